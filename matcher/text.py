@@ -56,3 +56,188 @@ def clean_html(text: str | None) -> str:
     text = _SPACES.sub(" ", text)
     text = _NEWLINES.sub("\n", text)
     return text.strip()
+
+
+# --- words ----------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(
+    "a an and are as at be by for from has have i in is it its of on or our the their there "
+    "this to was we were will with you your who which what when where can all any also into "
+    "out up us so if not no but do does more most very just about some such than them they "
+    "he she his her him my me am been being would could should may might must".split()
+)
+
+
+def stem(word: str) -> str:
+    """A deliberately light stemmer: plural and -ing endings, so 'walks'/'walking' meet 'walk'."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 5 and word.endswith("ing"):
+        word = word[:-3]
+        if len(word) > 2 and word[-1] == word[-2] and word[-1] not in "aeiouls":
+            word = word[:-1]  # swimming -> swim, knitting -> knit
+        return word
+    if len(word) > 5 and word.endswith("sses"):
+        return word[:-2]  # classes -> class
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased, stemmed words with stop words removed."""
+    text = text.lower().replace("'", "").replace("\u2019", "")
+    return [stem(w) for w in _WORD.findall(text) if w not in _STOP]
+
+
+# --- lexicons -------------------------------------------------------------------------------
+# Interest concepts: how people say what they like, and how listings write it. A phrase may
+# belong to more than one concept ("tai chi" is both tai chi and gentle exercise).
+
+CONCEPTS: dict[str, tuple[str, ...]] = {
+    "gardening": ("garden", "gardening", "gardener", "allotment", "grow veg", "growing",
+                  "horticulture", "horticultural", "green fingers", "vegetables", "plants",
+                  "planting", "plot", "flowers", "community garden", "polytunnel"),
+    "singing": ("sing", "singing", "choir", "choral", "vocal", "sing along", "singalong",
+                "harmony", "songs", "singers"),
+    "music": ("music", "musical", "ukulele", "guitar", "band", "instrument", "drumming",
+              "drum", "orchestra", "songs", "piano"),
+    "walking": ("walk", "walking", "walkers", "ramble", "rambling", "rambler", "hike", "hiking",
+                "nordic walking", "stroll", "health walk"),
+    "gentle exercise": ("tai chi", "qigong", "chair exercise", "seated exercise", "chair yoga",
+                        "chair based", "gentle exercise", "gentle movement", "strength and balance",
+                        "pilates", "stretching", "falls prevention", "low impact", "gentle yoga",
+                        "mobility"),
+    "exercise": ("exercise", "fitness", "gym", "workout", "keep fit", "circuits", "aerobics",
+                 "get moving", "physical activity"),
+    "yoga": ("yoga",),
+    "tai chi": ("tai chi", "qigong"),
+    "dancing": ("dance", "dancing", "tea dance", "zumba", "ballroom", "line dancing",
+                "belly dancing"),
+    "swimming": ("swim", "swimming", "aqua", "pool", "aquafit"),
+    "cycling": ("cycle", "cycling", "bike", "biking", "bicycle"),
+    "sport": ("football", "netball", "cricket", "bowls", "badminton", "table tennis", "sport",
+              "sports", "walking football", "tennis", "golf", "kickboxing", "taekwondo"),
+    "running": ("run", "running", "parkrun", "jog", "jogging", "couch to 5k"),
+    "art": ("art", "arts", "painting", "paint", "drawing", "sketching", "watercolour",
+            "creative", "pottery", "artist"),
+    "crafts": ("craft", "crafts", "crafting", "knit", "knitting", "crochet", "sewing", "natter",
+               "quilting", "needlework", "making"),
+    "woodwork": ("woodwork", "shed", "mens shed", "diy", "tools", "repair", "carpentry",
+                 "tinkering", "fixing"),
+    "cooking": ("cook", "cooking", "baking", "bake", "recipe", "recipes", "kitchen"),
+    "eating together": ("lunch", "lunch club", "meal", "meals", "dinner", "breakfast", "cafe",
+                        "cuppa", "tea and cake", "coffee morning", "community cafe"),
+    "reading": ("read", "reading", "book", "books", "book club", "library", "poetry", "writing",
+                "storytelling", "creative writing"),
+    "history": ("history", "heritage", "museum", "local history"),
+    "photography": ("photo", "photography", "camera", "photographs"),
+    "nature": ("nature", "wildlife", "conservation", "outdoors", "outdoor", "green space",
+               "park", "woodland", "birdwatching", "countryside"),
+    "company": ("chat", "company", "companionship", "friends", "friendship", "meet people",
+                "social", "sociable", "natter", "befriend", "befriending", "get together",
+                "coffee morning", "talk", "talking"),
+    "volunteering": ("volunteer", "volunteering", "give back", "help out", "helping others"),
+    "computers": ("computer", "computers", "internet", "tablet", "smartphone", "email", "ipad",
+                  "laptop", "digital", "get online", "it skills"),
+    "games": ("games", "bingo", "quiz", "cards", "chess", "dominoes", "board games", "puzzles"),
+    "faith": ("church", "faith", "mosque", "prayer", "spiritual", "temple", "gurdwara"),
+    "drama": ("drama", "theatre", "acting", "play", "plays", "amateur dramatics"),
+    "learning": ("course", "courses", "class", "classes", "learn", "learning", "education",
+                 "english", "esol", "maths", "qualification", "lessons"),
+    "mindfulness": ("mindfulness", "meditation", "relaxation", "relax", "calm", "breathing"),
+}  # fmt: skip
+
+# Need codes: words that show an activity helps with a need, for activities that list none.
+NEED_LEXICON: dict[str, tuple[str, ...]] = {
+    "loneliness": ("lonely", "loneliness", "isolation", "isolated", "befriend", "befriending",
+                   "befriender", "company", "companionship", "meet people", "friendship",
+                   "friendly group", "coffee morning", "lunch club", "social", "get together",
+                   "community cafe", "natter", "tea dance", "meet new people", "social group"),
+    "mental_wellbeing": ("mental health", "wellbeing", "well being", "anxiety", "anxious",
+                         "depression", "low mood", "stress", "mindfulness", "confidence",
+                         "peer support", "self esteem", "emotional", "talking therapy",
+                         "suicide", "talk suicide", "mental wellbeing"),
+    "physical_activity": ("exercise", "walk", "walking", "fitness", "sport", "football",
+                          "netball", "swim", "swimming", "cycling", "yoga", "tai chi", "dance",
+                          "dancing", "gym", "pilates", "strength and balance", "keep fit",
+                          "running", "parkrun", "bowls", "circuits", "physical activity",
+                          "get active", "kickboxing", "taekwondo", "badminton", "zumba"),
+    "long_term_condition": ("diabetes", "copd", "lung", "breathe easy", "chronic", "pain",
+                            "dementia", "memory", "stroke", "arthritis", "parkinson", "cancer",
+                            "heart", "long term condition", "long term health", "fibromyalgia",
+                            "sight loss", "hearing loss", "multiple sclerosis", "asthma",
+                            "chronically ill", "visually impaired", "sensory impaired",
+                            "autism", "learning disabilities", "disabled people"),
+    "weight": ("weight", "healthy eating", "nutrition", "diet", "slimming", "weight management",
+               "healthy weight", "healthy lifestyle"),
+    "money": ("debt", "benefit", "benefits", "money", "financial", "finance", "budgeting",
+              "universal credit", "pension credit", "bills", "citizens advice", "grant",
+              "welfare rights", "energy bills", "cost of living"),
+    "housing": ("housing", "homeless", "homelessness", "tenancy", "landlord", "rent",
+                "eviction", "accommodation", "home adaptation", "rough sleeping", "tenant"),
+    "employment": ("job", "jobs", "employment", "employability", "cv", "interview", "career",
+                   "careers", "volunteer", "volunteering", "work experience", "job club",
+                   "apprenticeship", "back to work", "job search"),
+    "learning": ("learn", "learning", "course", "courses", "education", "esol", "english class",
+                 "maths", "qualification", "skills", "workshop", "college", "adult learning",
+                 "lessons", "training"),
+    "carers": ("carer", "carers", "caring for", "unpaid carer", "respite", "young carers",
+               "carers cafe"),
+    "bereavement": ("bereavement", "bereaved", "grief", "grieving", "loss of a loved one",
+                    "widow", "widowed", "cruse", "death"),
+    "substance_use": ("alcohol", "drug", "drugs", "addiction", "recovery", "sober", "sobriety",
+                      "alcoholics anonymous", "smart recovery", "substance", "narcotics",
+                      "drug and alcohol misuse", "gambling"),
+    "food": ("food bank", "foodbank", "pantry", "free meal", "hot meal", "food parcel",
+             "community fridge", "hunger", "surplus food", "free food", "food support"),
+    "digital": ("digital", "computer", "internet", "tablet", "smartphone", "get online", "ipad",
+                "email", "it skills", "digital skills", "laptop", "computers"),
+}  # fmt: skip
+
+
+def _phrase_index(lexicon: dict[str, tuple[str, ...]]) -> dict[tuple[str, ...], list[str]]:
+    index: dict[tuple[str, ...], list[str]] = {}
+    for label, phrases in lexicon.items():
+        for phrase in phrases:
+            key = tuple(words(phrase))
+            if key and label not in index.setdefault(key, []):
+                index[key].append(label)
+    return index
+
+
+_CONCEPT_PHRASES = _phrase_index(CONCEPTS)
+_NEED_PHRASES = _phrase_index(NEED_LEXICON)
+_MAX_PHRASE = 3
+
+
+def _find(tokens: list[str], index: dict[tuple[str, ...], list[str]]) -> dict[str, set[str]]:
+    """Labels whose phrases occur in ``tokens``, with the phrases that matched."""
+    found: dict[str, set[str]] = {}
+    for i in range(len(tokens)):
+        for n in range(1, _MAX_PHRASE + 1):
+            key = tuple(tokens[i : i + n])
+            if len(key) < n:
+                break
+            for label in index.get(key, ()):
+                found.setdefault(label, set()).add(" ".join(key))
+    return found
+
+
+def concepts_in(text: str) -> set[str]:
+    """Interest concepts mentioned in ``text`` ("allotment" -> gardening)."""
+    return set(_find(words(text), _CONCEPT_PHRASES))
+
+
+def need_hits(text: str) -> dict[str, int]:
+    """How many distinct lexicon phrases of each need occur in ``text``."""
+    return {need: len(p) for need, p in _find(words(text), _NEED_PHRASES).items()}
+
+
+def analyse(text: str) -> list[str]:
+    """Tokens for TF-IDF: stemmed words plus one ``c:<concept>`` token per concept mention, so
+    that "allotment" and "gardening" share a dimension."""
+    tokens = words(text)
+    concepts = _find(tokens, _CONCEPT_PHRASES)
+    return tokens + [f"c:{c}" for c in sorted(concepts) for _ in range(2)]

@@ -1,0 +1,157 @@
+"""Ranking one person against a catalogue: hard filters, candidates, features, the model's
+score, a re-rank for variety across needs, and reasons."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .catalogue import Catalogue
+from .contract import Activity, Profile, parse_profile
+from .features import COLUMN, People, Person, build_features, prepare
+from .filters import allowed
+from .reasons import explain, money, when
+from .scorer import ColdStartScorer, Scorer
+
+# Variety: how much likeness to an already chosen suggestion costs, and what serving a need
+# no suggestion has covered yet is worth (both in units of the score, a chance of attending).
+SIMILARITY_PENALTY = 0.15
+NEW_NEED_BONUS = 0.08
+
+
+@dataclass(frozen=True)
+class Match:
+    """One suggestion: the contract's fields plus what a link worker's screen shows."""
+
+    activity: Activity
+    score: float
+    distance_km: float | None
+    reasons: list[str]
+    needs: list[str] = field(default_factory=list)
+    needs_inferred: bool = False
+    location_unknown: bool = False
+
+    @property
+    def activity_id(self) -> str:
+        return self.activity.id
+
+    def when(self) -> str:
+        return when(self.activity) or "By arrangement"
+
+    def cost(self) -> str:
+        cost = self.activity.cost
+        return "Unknown" if cost is None else ("Free" if cost == 0 else money(cost))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's match (§5, §6)."""
+        out: dict[str, Any] = {
+            "activity_id": self.activity.id,
+            "name": self.activity.name,
+            "score": round(self.score, 4),
+            "distance_km": None if self.distance_km is None else round(self.distance_km, 2),
+            "reasons": self.reasons,
+        }
+        return out
+
+
+class Matcher:
+    """Ranks one catalogue for one person at a time with a given scorer.
+
+    Build it once (the catalogue is indexed at load); ``recommend`` is then cheap and pure.
+    """
+
+    def __init__(self, catalogue: Catalogue, scorer: Scorer | None = None):
+        self.catalogue = catalogue
+        self.scorer: Scorer = scorer or ColdStartScorer()
+        self._evidence = self.scorer.evidence(catalogue)
+
+    @property
+    def model_version(self) -> str:
+        return self.scorer.version
+
+    def recommend(
+        self,
+        profile: Profile | dict,
+        n: int = 10,
+        *,
+        exclude: Iterable[str] = (),
+        variety: bool = True,
+    ) -> list[Match]:
+        """The ``n`` best activities for ``profile`` that break none of its hard needs.
+
+        ``exclude`` adds activity ids never to suggest (as the profile's own ``exclude``).
+        Deterministic: the same profile and catalogue always give the same list.
+        """
+        if not isinstance(profile, Profile):
+            profile = parse_profile(profile)
+        extra = [x for x in exclude if x not in profile.exclude]
+        if extra:
+            profile = profile.model_copy(update={"exclude": [*profile.exclude, *extra]})
+        person = prepare(profile, self.catalogue)
+        idx, scores, X = self.score(person)
+        if len(idx) == 0 or n <= 0:
+            return []
+        order = self._order(person, idx, scores, n, variety)
+        return [self._match(person, idx[k], scores[k], X[k]) for k in order]
+
+    def score(self, person: Person) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Allowed candidate positions, their scores and feature rows, best first."""
+        cat = self.catalogue
+        idx = cat.candidates(person.lat, person.lon, person.max_km)
+        idx = idx[allowed(person, cat, idx)]
+        if len(idx) == 0:
+            return idx, np.zeros(0), np.zeros((0, len(COLUMN)))
+        X = build_features(
+            People([person], cat), cat, np.zeros(len(idx), np.intp), idx, self._evidence
+        )
+        scores = self.scorer.predict(X)
+        # Ties go to catalogue order, so equal scores never shuffle between runs.
+        order = np.lexsort((idx, -scores))
+        return idx[order], scores[order], X[order]
+
+    def _order(
+        self, person: Person, idx: np.ndarray, scores: np.ndarray, n: int, variety: bool
+    ) -> list[int]:
+        """Greedy maximal-marginal-relevance pick over the best few, so that the list covers
+        the person's needs and is not five near-copies of one group."""
+        if not variety or n == 1:
+            return list(range(min(n, len(idx))))
+        pool = min(len(idx), max(4 * n, 40))
+        text = self.catalogue.text_matrix[idx[:pool]]
+        likeness = (text @ text.T).toarray()
+        weights = person.need_weights
+        cat = self.catalogue
+        serves = np.maximum(cat.needs_listed[idx[:pool]], cat.needs_inferred[idx[:pool]]) >= 0.5
+        serves &= weights > 0
+        covered = np.zeros(len(weights), dtype=bool)
+        chosen: list[int] = []
+        closest = np.zeros(pool)
+        available = np.ones(pool, dtype=bool)
+        for _ in range(min(n, pool)):
+            new_needs = (serves & ~covered) @ weights
+            value = scores[:pool] - SIMILARITY_PENALTY * closest + NEW_NEED_BONUS * new_needs
+            value[~available] = -np.inf
+            k = int(np.argmax(value))  # first maximum: deterministic
+            chosen.append(k)
+            available[k] = False
+            covered |= serves[k]
+            closest = np.maximum(closest, likeness[k])
+        return chosen
+
+    def _match(self, person: Person, i: int, score: float, x: np.ndarray) -> Match:
+        contribution = self.scorer.contributions(x[None, :])[0]
+        distance = x[COLUMN["distance_km"]]
+        needs, inferred = self.catalogue.needs_of(i)
+        return Match(
+            activity=self.catalogue.activities[i],
+            score=float(score),
+            distance_km=None if math.isnan(distance) else float(distance),
+            reasons=explain(person, self.catalogue, i, x, contribution),
+            needs=needs,
+            needs_inferred=inferred,
+            location_unknown=bool(x[COLUMN["location_unknown"]]),
+        )
