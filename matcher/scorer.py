@@ -3,11 +3,14 @@ a trained model exists and whenever one cannot be loaded."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from .catalogue import Catalogue
+from .errors import ModelError
 from .features import COLUMN, FEATURES
 
 
@@ -86,3 +89,26 @@ class ColdStartScorer:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return sigmoid(self.BIAS + self.contributions(X).sum(axis=1))
+
+
+def default_model_dir() -> Path:
+    """``MATCHER_MODEL_DIR`` if set, else ``models/current`` beside the package."""
+    env = os.environ.get("MATCHER_MODEL_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "models" / "current"
+
+
+def load_scorer(model_dir: str | Path | None = None) -> tuple[Scorer, str | None]:
+    """The trained model in ``model_dir`` (default: the shipped one), or the cold-start scorer
+    with a note saying why. A folder named explicitly must load: failing that is an error."""
+    from .artifacts import load_model  # the trained side is optional until a model exists
+
+    explicit = model_dir is not None
+    path = Path(model_dir) if explicit else default_model_dir()
+    if not explicit and not path.exists():
+        return ColdStartScorer(), f"no trained model at {path}; using the cold-start scorer"
+    try:
+        return load_model(path), None
+    except ModelError as exc:
+        if explicit:
+            raise
+        return ColdStartScorer(), f"{exc}; using the cold-start scorer"

@@ -1,0 +1,298 @@
+"""The command line (``python -m matcher`` / ``matcher``): suggest, rank, import-oruk, schema.
+
+Bad input exits 2 with one line naming the file, line and field; never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .catalogue import Catalogue, LoadReport, validate_records
+from .contract import (
+    ACCESSIBILITY,
+    DAY_PARTS,
+    NEEDS,
+    Profile,
+    json_schema,
+    loads_json,
+    parse_profile,
+)
+from .errors import InvalidInput, InvalidProfile, MatcherError
+from .ranking import Match, Matcher
+from .scorer import load_scorer
+
+EXIT_BAD_INPUT = 2
+
+
+def demo_catalogue_path() -> Path:
+    return Path(str(files("matcher") / "data" / "demo_catalogue.json"))
+
+
+def default_catalogue() -> str:
+    """``MATCHER_CATALOGUE`` if set, else the bundled demo catalogue (Leeds)."""
+    return os.environ.get("MATCHER_CATALOGUE") or str(demo_catalogue_path())
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not usage plus error
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _number(flag: str, kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Parse a number without echoing what was typed (it may be personal data)."""
+
+    def parse(text: str) -> Any:
+        try:
+            return kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise InvalidProfile([(flag, f"expected {what}")]) from None
+
+    return parse
+
+
+# flag, profile field, converter, help
+PROFILE_FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
+    ("--id", "id", str, "pseudonymous id, echoed back"),
+    ("--age", "age", _number("--age", int), "age in years (16-120)"),
+    ("--postcode", "postcode", str, 'full or partial UK postcode, e.g. "LS6 3HN" or "LS6"'),
+    ("--lat", "lat", _number("--lat", float), "latitude (with --lon) instead of a postcode"),
+    ("--lon", "lon", _number("--lon", float), "longitude (with --lat)"),
+    ("--needs", "needs", _csv, "needs in priority order, comma-separated: " + ",".join(NEEDS)),
+    ("--interests", "interests", str, 'interests as said, e.g. "used to sing, likes the allotment"'),
+    ("--travel", "travel", str, "walk, public_transport or car"),
+    ("--max-travel-km", "max_travel_km", _number("--max-travel-km", float),
+     "furthest the person will travel (default from --travel)"),
+    ("--accessibility", "accessibility", _csv, "features needed: " + ",".join(ACCESSIBILITY)),
+    ("--availability", "availability", _csv, "free times, e.g. tue_am,wed_am,thu_pm"),
+    ("--max-cost", "max_cost", _number("--max-cost", float), "GBP per session; 0 = free only"),
+    ("--format", "format", str, "group or one_to_one"),
+    ("--online", "online", str, "no, ok (default) or only"),
+    ("--gender", "gender", str, "used only for single-gender groups"),
+    ("--languages", "languages", _csv, "ISO 639-1 codes, e.g. en,pl"),
+    ("--exclude", "exclude", _csv, "activity ids never to suggest, comma-separated"),
+]  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="matcher",
+        description="Rank local social-prescribing activities for one person.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def model_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--catalogue", default=None,
+                       help="catalogue file or Open Referral UK feed (default: "
+                            "$MATCHER_CATALOGUE or the bundled Leeds demo catalogue)")  # fmt: skip
+        p.add_argument("--model", default=None,
+                       help="model folder (default: $MATCHER_MODEL_DIR or models/current)")
+        p.add_argument("--top", type=int, default=None, help="how many suggestions (default 10)")
+
+    suggest = sub.add_parser("suggest", help="suggestions for one person, as a readable table")
+    model_options(suggest)
+    suggest.add_argument("--profile", help="a profile as a JSON file (flags override its fields)")
+    for flag, _field, _kind, text in PROFILE_FLAGS:
+        suggest.add_argument(flag, type=str, default=None, help=text)
+    suggest.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    rank = sub.add_parser("rank", help="rank a JSON Lines file of profiles (contract §5)")
+    model_options(rank)
+    rank.add_argument("--profiles", required=True, help="JSON Lines, one profile per line")
+
+    imp = sub.add_parser("import-oruk", help="convert an Open Referral UK feed to a catalogue")
+    imp.add_argument("feed", help="Open Referral UK feed (v1 or v3 page, or a bare array)")
+    imp.add_argument("--out", required=True, help="catalogue file to write")
+    imp.add_argument("--report", help="also write the import report as JSON here")
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of a contract type")
+    schema.add_argument("kind", choices=["profile", "activity", "uptake"])
+    return parser
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def _matcher(args: argparse.Namespace) -> Matcher:
+    catalogue = Catalogue.load(args.catalogue or default_catalogue())
+    scorer, note = load_scorer(args.model)
+    if note:
+        print(f"matcher: {note}", file=sys.stderr)
+    return Matcher(catalogue, scorer)
+
+
+def _profile_from_flags(args: argparse.Namespace) -> Profile:
+    data: dict[str, Any] = {}
+    if args.profile:
+        data = _read_json_file(args.profile, "profile")
+        if not isinstance(data, dict):
+            raise InvalidProfile([("", "expected a JSON object")], where=args.profile)
+    point: dict[str, Any] = {}
+    for flag, name, kind, _text in PROFILE_FLAGS:
+        raw = getattr(args, name)
+        if raw is None:
+            continue
+        if name in ("postcode", "lat", "lon"):
+            point[name] = kind(raw)
+        else:
+            data[name] = kind(raw)
+    if point:  # location flags replace the file's location as a whole
+        data["location"] = point
+    try:
+        return parse_profile(data)
+    except InvalidProfile as exc:
+        raise exc.located(args.profile) if args.profile else exc from None
+
+
+def _read_json_file(path: str, what: str) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError:
+        raise InvalidInput(f"{path}: cannot read the {what} file") from None
+    try:
+        return loads_json(text, what)
+    except InvalidInput as exc:
+        raise exc.located(path) from None
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    profile = _profile_from_flags(args)
+    matcher = _matcher(args)
+    matches = matcher.recommend(profile, args.top or 10)
+    if args.json:
+        out = {"id": profile.id, "matches": [m.to_dict() for m in matches],
+               "model_version": matcher.model_version}  # fmt: skip
+        print(json.dumps(out, ensure_ascii=False, indent=1))
+    else:
+        print(format_table(matches, matcher))
+    return 0
+
+
+def format_table(matches: Sequence[Match], matcher: Matcher) -> str:
+    """A link worker's view: rank, name, distance, when, cost, then the reasons."""
+    if not matches:
+        return ("No activity in the catalogue meets all of this person's stated needs. "
+                "Try a larger travel distance or fewer constraints.")  # fmt: skip
+    width = max(60, min(shutil.get_terminal_size((100, 20)).columns, 120))
+    name_w = max(20, width - 4 - 10 - 28 - 10 - 4)
+    header = f"{'#':>2}  {'Activity':<{name_w}} {'Distance':<10}{'When':<28}{'Cost':<10}"
+    lines = [header, "-" * len(header)]
+    for rank, m in enumerate(matches, start=1):
+        distance = "online" if m.activity.online else (
+            "unknown" if m.distance_km is None else f"{m.distance_km:.1f} km")
+        name = textwrap.shorten(m.activity.name, name_w - 1, placeholder="…")
+        when_text = textwrap.shorten(m.when(), 27, placeholder="…")
+        lines.append(f"{rank:>2}  {name:<{name_w}} {distance:<10}{when_text:<28}{m.cost():<10}")
+        for reason in m.reasons:
+            lines.append(f"{'':4}- {reason}")
+        contact = m.activity.contact
+        if contact and (contact.phone or contact.email or contact.url):
+            lines.append(f"{'':4}  Contact: " + ", ".join(
+                x for x in (contact.phone, contact.email, contact.url) if x))  # fmt: skip
+    lines.append("")
+    lines.append(f"Catalogue: {len(matcher.catalogue)} activities; model: {matcher.model_version}")
+    return "\n".join(lines)
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    path = args.profiles
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError:
+        raise InvalidInput(f"{path}: cannot read the profiles file") from None
+    profiles: list[Profile] = []
+    # Every line is checked before anything is written, so bad input gives no partial output.
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path} line {number}"
+        try:
+            profiles.append(parse_profile(loads_json(line, "JSON")))
+        except InvalidInput as exc:
+            raise exc.located(where) from None
+    matcher = _matcher(args)
+    top = args.top or 10
+    for number, profile in _numbered(text, profiles):
+        try:
+            matches = matcher.recommend(profile, top)
+        except InvalidInput as exc:  # e.g. a postcode not in the table
+            raise exc.located(f"{path} line {number}") from None
+        out = {"id": profile.id, "matches": [m.to_dict() for m in matches]}
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _numbered(text: str, profiles: list[Profile]):
+    numbers = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    return zip(numbers, profiles, strict=True)
+
+
+def cmd_import_oruk(args: argparse.Namespace) -> int:
+    from .catalogue import read_records
+
+    records, kind, skipped = read_records(args.feed)
+    if kind != "oruk":
+        raise InvalidInput(f"{args.feed}: not an Open Referral UK feed (found a {kind} file)")
+    report = LoadReport(source=args.feed, kind="oruk", skipped=list(skipped))
+    report.records = len(skipped)
+    activities = validate_records(records, report)
+    catalogue = Catalogue(activities, report) if activities else None
+    out = {
+        "about": f"Imported from the Open Referral UK feed {Path(args.feed).name}",
+        "activities": [a.to_dict() for a in activities],
+    }
+    Path(args.out).write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", "utf-8")
+    if args.report:
+        Path(args.report).write_text(json.dumps(report.to_dict(), indent=1) + "\n", "utf-8")
+    print(report.summary(), file=sys.stderr)
+    for where, why in report.skipped[:20]:
+        print(f"  skipped {where}: {why}", file=sys.stderr)
+    if len(report.skipped) > 20:
+        print(f"  … and {len(report.skipped) - 20} more (see --report)", file=sys.stderr)
+    for warning in report.warnings:
+        print(f"  note: {warning}", file=sys.stderr)
+    print(f"wrote {len(activities)} activities to {args.out}", file=sys.stderr)
+    return 0 if catalogue else EXIT_BAD_INPUT
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(args.kind), indent=1))
+    return 0
+
+
+COMMANDS = {
+    "suggest": cmd_suggest,
+    "rank": cmd_rank,
+    "import-oruk": cmd_import_oruk,
+    "schema": cmd_schema,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except MatcherError as exc:
+        print(f"matcher: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
