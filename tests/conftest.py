@@ -1,0 +1,35 @@
+"""Shared fixtures: where the contract examples, the real ORUK feeds and the demo catalogue are
+(each test using one is skipped when it is absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+DEMO_CATALOGUE = Path(__file__).resolve().parents[1] / "matcher" / "data" / "demo_catalogue.json"
+
+
+def _existing(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    return path
+
+
+@pytest.fixture(scope="session")
+def examples_dir() -> Path:
+    """The contract's example files (../shared/contract/examples)."""
+    return _existing(SHARED / "contract" / "examples")
+
+
+@pytest.fixture(scope="session")
+def oruk_dir() -> Path:
+    """The two real Open Referral UK v1 feeds (../shared/data/oruk); not ours to copy."""
+    return _existing(SHARED / "data" / "oruk")
+
+
+@pytest.fixture(scope="session")
+def demo_catalogue_file() -> Path:
+    """The bundled Leeds demo catalogue (matcher/data/demo_catalogue.json)."""
+    return _existing(DEMO_CATALOGUE)
