@@ -199,7 +199,7 @@ def test_every_problem_is_reported_not_only_the_first():
 def test_the_need_vocabulary_is_named_in_the_expectation():
     with pytest.raises(InvalidProfile) as info:
         parse_profile({"needs": ["loneliness", "isolation"]})
-    (path, expected), = info.value.problems
+    ((path, expected),) = info.value.problems
     assert path == "profile.needs.1"
     assert all(code in expected for code in NEEDS)
 
@@ -416,4 +416,3 @@ def test_schema_agrees_with_the_parser_on_interests_as_one_string():
     profile = {"interests": "used to sing in a choir, likes the allotment"}
     parse_profile(profile)  # the contract allows a string
     assert jsonschema_rs.validator_for(json_schema("profile")).is_valid(profile)
-
