@@ -14,7 +14,7 @@ from matcher.text import words as text_words
 COUNCIL_HTML = """
 <div class="service-description">
   <h2>About&nbsp;us</h2>
-  <p>Join our <span class="x"><strong>friendly</strong> <span style="color:#c00">walking</span></span
+  <p>Join our <span class="x"><strong>friendly</strong> <span style="color:red">walking</span></span
   > group &amp; enjoy tea&nbsp;&amp;&nbsp;cake afterwards.</p>
   <script type="text/javascript">var tracker = "<p>SECRET</p>"; track(1 < 2 && 3 > 2);</script>
   <style>p { color: red; } .hidden { display: none }</style>
