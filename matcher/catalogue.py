@@ -102,7 +102,7 @@ def read_records(path: str | Path) -> tuple[list[Any], str, list[tuple[str, str]
     if isinstance(data, list):
         return data, "catalogue", []
     raise CatalogueError(
-        f"{path}: expected {{\"activities\": [...]}}, a JSON array of activities, JSON Lines, "
+        f'{path}: expected {{"activities": [...]}}, a JSON array of activities, JSON Lines, '
         "or an Open Referral UK feed"
     )
 
@@ -191,7 +191,9 @@ class Catalogue:
         activities = validate_records(records, report, where=where)
         if not activities:
             reasons = "; ".join(f"{w}: {r}" for w, r in report.skipped[:3])
-            raise CatalogueError(f"{path}: no valid activities" + (f" ({reasons})" if reasons else ""))
+            raise CatalogueError(
+                f"{path}: no valid activities" + (f" ({reasons})" if reasons else "")
+            )
         return cls(activities, report)
 
     @classmethod
@@ -204,7 +206,9 @@ class Catalogue:
         n = len(acts)
         self.lat = np.full(n, np.nan)
         self.lon = np.full(n, np.nan)
-        self.location_precision = np.zeros(n, dtype=np.int8)  # 0 none, 1 district, 2 sector, 3 point
+        self.location_precision = np.zeros(
+            n, dtype=np.int8
+        )  # 0 none, 1 district, 2 sector, 3 point
         unknown_postcodes = 0
         for i, a in enumerate(acts):
             loc = a.location
@@ -346,16 +350,16 @@ class Catalogue:
         if self.activities[i].needs:
             return list(self.activities[i].needs), False
         row = self.needs_inferred[i]
-        return [NEEDS[k] for k in np.argsort(-row, kind="stable") if row[k] > 0], True
+        inferred = [NEEDS[k] for k in np.argsort(-row, kind="stable") if row[k] > 0]
+        return inferred, bool(self.needs_were_inferred[i])
 
     def candidates(self, lat: float | None, lon: float | None, radius_km: float) -> np.ndarray:
         """Positions worth scoring for a person at (lat, lon): located activities within
         ``radius_km`` (from the spatial index) plus online and location-unknown ones. Sorted."""
         if lat is None or lon is None or self.tree is None:
             return np.arange(len(self.activities)) if lat is None else self.always_candidates
-        near = self.tree.query_radius(
-            np.radians([[lat, lon]]), r=radius_km / geo.EARTH_RADIUS_KM
-        )[0]
+        near = self.tree.query_radius(np.radians([[lat, lon]]), r=radius_km / geo.EARTH_RADIUS_KM)[
+            0
+        ]
         found = np.concatenate([self.located_positions[near], self.always_candidates])
         return np.unique(found)
-

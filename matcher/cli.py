@@ -18,7 +18,6 @@ from typing import Any, NoReturn
 from .catalogue import Catalogue, LoadReport, validate_records
 from .contract import (
     ACCESSIBILITY,
-    DAY_PARTS,
     NEEDS,
     Profile,
     json_schema,
@@ -71,7 +70,7 @@ PROFILE_FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--lat", "lat", _number("--lat", float), "latitude (with --lon) instead of a postcode"),
     ("--lon", "lon", _number("--lon", float), "longitude (with --lat)"),
     ("--needs", "needs", _csv, "needs in priority order, comma-separated: " + ",".join(NEEDS)),
-    ("--interests", "interests", str, 'interests as said, e.g. "used to sing, likes the allotment"'),
+    ("--interests", "interests", str, 'interests as said, e.g. "likes the allotment"'),
     ("--travel", "travel", str, "walk, public_transport or car"),
     ("--max-travel-km", "max_travel_km", _number("--max-travel-km", float),
      "furthest the person will travel (default from --travel)"),
@@ -97,8 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--catalogue", default=None,
                        help="catalogue file or Open Referral UK feed (default: "
                             "$MATCHER_CATALOGUE or the bundled Leeds demo catalogue)")  # fmt: skip
-        p.add_argument("--model", default=None,
-                       help="model folder (default: $MATCHER_MODEL_DIR or models/current)")
+        p.add_argument(
+            "--model",
+            default=None,
+            help="model folder (default: $MATCHER_MODEL_DIR or models/current)",
+        )
         p.add_argument("--top", type=int, default=None, help="how many suggestions (default 10)")
 
     suggest = sub.add_parser("suggest", help="suggestions for one person, as a readable table")
@@ -140,7 +142,7 @@ def _profile_from_flags(args: argparse.Namespace) -> Profile:
         if not isinstance(data, dict):
             raise InvalidProfile([("", "expected a JSON object")], where=args.profile)
     point: dict[str, Any] = {}
-    for flag, name, kind, _text in PROFILE_FLAGS:
+    for _flag, name, kind, _text in PROFILE_FLAGS:
         raw = getattr(args, name)
         if raw is None:
             continue
@@ -190,8 +192,11 @@ def format_table(matches: Sequence[Match], matcher: Matcher) -> str:
     header = f"{'#':>2}  {'Activity':<{name_w}} {'Distance':<10}{'When':<28}{'Cost':<10}"
     lines = [header, "-" * len(header)]
     for rank, m in enumerate(matches, start=1):
-        distance = "online" if m.activity.online else (
-            "unknown" if m.distance_km is None else f"{m.distance_km:.1f} km")
+        distance = (
+            "online"
+            if m.activity.online
+            else ("unknown" if m.distance_km is None else f"{m.distance_km:.1f} km")
+        )
         name = textwrap.shorten(m.activity.name, name_w - 1, placeholder="…")
         when_text = textwrap.shorten(m.when(), 27, placeholder="…")
         lines.append(f"{rank:>2}  {name:<{name_w}} {distance:<10}{when_text:<28}{m.cost():<10}")

@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     StrictBool,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -70,7 +71,9 @@ Need = Literal[
     "food",
     "digital",
 ]
-Feature = Literal["wheelchair", "step_free", "hearing_loop", "accessible_toilet", "bsl", "large_print"]
+Feature = Literal[
+    "wheelchair", "step_free", "hearing_loop", "accessible_toilet", "bsl", "large_print"
+]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DayPart = Literal[
     "mon_am", "mon_pm", "mon_eve", "tue_am", "tue_pm", "tue_eve", "wed_am", "wed_pm", "wed_eve",
@@ -105,6 +108,15 @@ def _string_or_strings(value: Any) -> Any:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
     raise ValueError("expected a string or a list of strings")
+
+
+_INTERESTS_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "maxLength": 2000},
+        {"type": "array", "items": {"type": "string", "maxLength": 2000}, "maxItems": 50},
+    ],
+    "description": 'free text, as said: "used to sing in a choir, likes the allotment"',
+}
 
 
 class _Model(BaseModel):
@@ -227,6 +239,7 @@ class Profile(_Model):
         list[Annotated[str, Field(max_length=2000)]],
         BeforeValidator(_string_or_strings),
         Field(max_length=50),
+        WithJsonSchema(_INTERESTS_SCHEMA),
     ] = Field(default_factory=list)
     travel: Travel | None = None
     max_travel_km: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] | None = None

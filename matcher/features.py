@@ -114,14 +114,16 @@ def need_weights(needs: list[str]) -> np.ndarray:
     return weights / total if total else weights
 
 
-def prepare(profile: Profile, catalogue: Catalogue) -> Person:
-    """Geocode and vectorise a profile against a catalogue's text index."""
+def prepare(
+    profile: Profile, catalogue: Catalogue, interests: sp.csr_matrix | None = None
+) -> Person:
+    """Geocode and vectorise a profile against a catalogue's text index (``interests``: its
+    TF-IDF row, when already computed in a batch)."""
     lat, lon, precision = locate(profile)
     max_km = profile.max_travel_km or DEFAULT_TRAVEL_KM[profile.travel]
     text = profile.interest_text
-    interests = catalogue.vectorizer.transform([text]) if text.strip() else sp.csr_matrix(
-        (1, len(catalogue.vectorizer.vocabulary_))
-    )
+    if interests is None:
+        interests = catalogue.vectorizer.transform([text])
     wanted = concepts_in(text) if text else set()
     concepts = np.array([c in wanted for c in catalogue.concept_names], dtype=bool)
     bits = {f: 1 << k for k, f in enumerate(ACCESSIBILITY)}
@@ -140,6 +142,13 @@ def prepare(profile: Profile, catalogue: Catalogue) -> Person:
         access=sum(bits[f] for f in profile.accessibility),
         slots=slots,
     )
+
+
+def prepare_many(profiles: list[Profile], catalogue: Catalogue) -> People:
+    """Prepare many profiles at once (one TF-IDF pass over all their interests)."""
+    matrix = catalogue.vectorizer.transform([p.interest_text for p in profiles]).tocsr()
+    persons = [prepare(p, catalogue, matrix[k]) for k, p in enumerate(profiles)]
+    return People(persons, catalogue)
 
 
 class People:
@@ -256,7 +265,10 @@ def build_features(
     put("evening_share", catalogue.evening_share[a])
 
     wanted, offered = people.format[p], catalogue.format[a]
-    put("format_match", np.where((wanted == 0) | (offered == 0), 0, np.where(wanted == offered, 1, -1)))
+    put(
+        "format_match",
+        np.where((wanted == 0) | (offered == 0), 0, np.where(wanted == offered, 1, -1)),
+    )
     extra_bits = catalogue.access[a] & ~people.access[p]
     put("access_extras", _popcount(extra_bits))
     put("age_restricted", (~np.isnan(catalogue.min_age[a]) | ~np.isnan(catalogue.max_age[a])) * 1.0)

@@ -84,8 +84,11 @@ def _interest_words(person: Person, catalogue: Catalogue, i: int) -> list[str]:
     if shared:
         return shared[:2]
     activity_words = set(words(Catalogue.text_of(catalogue.activities[i])))
-    said = [w for w in person.profile.interest_text.lower().replace(",", " ").split()
-            if len(w) > 3 and w.strip(".;:!?") and words(w) and words(w)[0] in activity_words]
+    said = [
+        w
+        for w in person.profile.interest_text.lower().replace(",", " ").split()
+        if len(w) > 3 and w.strip(".;:!?") and words(w) and words(w)[0] in activity_words
+    ]
     return list(dict.fromkeys(w.strip(".;:!?") for w in said))[:2]  # fmt: skip
 
 
@@ -135,7 +138,9 @@ def explain(
         offers.append((drive("free") + 0.1, "Free"))
     elif not np.isnan(cost):
         if profile.max_cost is not None and cost > profile.max_cost:
-            cautions.append(f"{money(cost)} a session, above your budget of {money(profile.max_cost)}")
+            cautions.append(
+                f"{money(cost)} a session, above your budget of {money(profile.max_cost)}"
+            )
         elif profile.max_cost is not None:
             offers.append((0.2, f"{money(cost)} a session, within your budget"))
         else:

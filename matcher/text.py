@@ -33,8 +33,8 @@ class _TextExtractor(HTMLParser):
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
+        if not self._skip:  # in HTML a line break in the source is only a space
+            self.parts.append(data.replace("\r", " ").replace("\n", " "))
 
 
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
