@@ -121,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the JSON Schema of a contract type")
     schema.add_argument("kind", choices=["profile", "activity", "uptake"])
+
+    serve = sub.add_parser("serve", help="run the web page and JSON API (gunicorn, api.py)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; any other address "
+                            "needs $MATCHER_API_KEYS)")  # fmt: skip
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    serve.add_argument("--catalogue", default=None, help="as for suggest")
+    serve.add_argument("--model", default=None, help="model folder, watched for a new model")
+    serve.add_argument("--database", default=None,
+                       help="referral store URL (default: $MATCHER_DATABASE_URL or "
+                            "instance/matcher.sqlite3)")  # fmt: skip
     return parser
 
 
@@ -277,11 +289,24 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The app in api.py (beside this package) under gunicorn; keys only from the environment,
+    so they never show in the process list."""
+    try:
+        import api
+    except ImportError:
+        raise MatcherError("serve: api.py not found: run from the project folder") from None
+    config = {"MATCHER_CATALOGUE": args.catalogue, "MATCHER_MODEL_DIR": args.model,
+              "MATCHER_DATABASE_URL": args.database}  # fmt: skip
+    return api.serve(args.host, args.port, args.workers, config)
+
+
 COMMANDS = {
     "suggest": cmd_suggest,
     "rank": cmd_rank,
     "import-oruk": cmd_import_oruk,
     "schema": cmd_schema,
+    "serve": cmd_serve,
 }
 
 
