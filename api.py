@@ -574,8 +574,12 @@ def _bearer_token() -> str | None:
 
 
 def _require_key() -> None:
+    """Every /v1 path, routed or not, needs a key when keys are set (an unknown path answers
+    401, not 404, to a caller without one)."""
     svc = service()
     if not svc.auth_required or request.method == "OPTIONS":
+        return
+    if not (request.path.startswith("/v1/") or request.path == "/v1"):
         return
     token = _bearer_token()
     if token is None or not svc.key_ok(token):
@@ -619,7 +623,6 @@ def validated(model: type[BaseModel], data: Any) -> Any:
 # --- the JSON API ------------------------------------------------------------------------------
 
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
-v1.before_request(_require_key)
 
 
 @v1.post("/match")
@@ -1246,6 +1249,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         _install_sighup()
 
     app.before_request(_start_request)
+    app.before_request(_require_key)
     app.after_request(_finish_request)
     app.register_error_handler(ProblemError, _handle_problem)
     app.register_error_handler(InvalidInput, _handle_invalid)

@@ -1,0 +1,100 @@
+"""Helpers shared by the API tests: the project root on sys.path (api.py sits outside the
+package), app building, a sample profile and a stand-in trained model."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # api.py lives at the top of the project, outside the package
+    sys.path.insert(0, str(ROOT))
+
+import api  # noqa: E402
+from matcher.catalogue import Catalogue  # noqa: E402
+from matcher.errors import ModelError  # noqa: E402
+from matcher.scorer import ColdStartScorer  # noqa: E402
+
+EXAMPLES = ROOT.parent / "shared" / "contract" / "examples"
+PROFILE: dict[str, Any] = {
+    "id": "p-7f3a",
+    "age": 71,
+    "location": {"postcode": "LS6 3HN"},
+    "needs": ["loneliness", "physical_activity"],
+    "interests": "used to have an allotment, likes a chat",
+    "travel": "public_transport",
+    "accessibility": ["step_free"],
+    "availability": ["tue_am", "wed_am", "thu_pm"],
+    "max_cost": 0,
+    "online": "no",
+}
+
+
+def make_app(tmp_path: Path, catalogue: Catalogue | str, **config: Any):
+    """An app on ``catalogue`` with its own SQLite file, no model and no keys, unless
+    ``config`` says otherwise."""
+    settings = {
+        "MATCHER_CATALOGUE": catalogue,
+        "MATCHER_DATABASE_URL": f"sqlite:///{tmp_path / 'referrals.sqlite3'}",
+        "MATCHER_MODEL_DIR": str(tmp_path / "no-model"),
+        "MATCHER_API_KEYS": "",
+        "MATCHER_RELOAD_ON_SIGHUP": False,
+        "TESTING": True,
+    }
+    settings.update(config)
+    return api.create_app(settings)
+
+
+# --- a stand-in trained model, for reload tests --------------------------------------------
+
+
+class FakeScorer:
+    """Scores like the cold-start scorer under another version, as a trained model would."""
+
+    kind = "fake-trained"
+
+    def __init__(self, version: str):
+        self.version = version
+        self._inner = ColdStartScorer()
+        self.card = {"summary": "a stand-in model for tests", "metrics": {"auc": 0.5}}
+
+    def evidence(self, catalogue):
+        return None
+
+    def predict(self, X):
+        return self._inner.predict(X)
+
+    def contributions(self, X):
+        return self._inner.contributions(X)
+
+
+def fake_load_model(path: Path):
+    """Reads ``fake.json`` ({"version": ..., "bad": bool}) in a model folder."""
+    try:
+        data = json.loads((Path(path) / "fake.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        raise ModelError(f"{path}: not a model folder") from None
+    if data.get("bad"):
+        raise ModelError(f"{path}: checksum mismatch for model.skops")
+    return FakeScorer(data["version"])
+
+
+def write_model(models: Path, version: str, bad: bool = False) -> Path:
+    folder = models / version
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "fake.json").write_text(json.dumps({"version": version, "bad": bad}))
+    return folder
+
+
+def point_current(models: Path, version: str) -> Path:
+    """Atomically repoint ``models/current`` at ``models/<version>`` (as a deploy would)."""
+    current = models / "current"
+    tmp = models / f".current-{version}"
+    if tmp.is_symlink():
+        tmp.unlink()
+    os.symlink(version, tmp)
+    os.replace(tmp, current)
+    return current

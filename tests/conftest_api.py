@@ -1,0 +1,29 @@
+"""Fixtures for the API tests, loaded by them with ``pytest_plugins = ["conftest_api"]`` so
+that they never collide with a project-wide conftest.py."""
+
+from __future__ import annotations
+
+import pytest
+from api_support import make_app
+
+import api
+from matcher.catalogue import Catalogue
+from matcher.cli import demo_catalogue_path
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> Catalogue:
+    """The bundled demo catalogue (350 Leeds activities), loaded once for every API test."""
+    return Catalogue.load(demo_catalogue_path())
+
+
+@pytest.fixture
+def app(tmp_path, catalogue, monkeypatch):
+    for key in api.DEFAULTS:
+        monkeypatch.delenv(key, raising=False)
+    return make_app(tmp_path, catalogue)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
