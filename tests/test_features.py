@@ -21,6 +21,7 @@ from matcher.features import (
     build_features,
     need_weights,
     prepare,
+    prepare_many,
 )
 
 HOME = {"lat": 53.80, "lon": -1.55}
@@ -371,3 +372,21 @@ def test_one_person_many_candidates_equals_pair_by_pair(catalogue):
     for k, i in enumerate(a):
         single = build_features(people, catalogue, np.zeros(1, np.intp), np.array([i]))[0]
         np.testing.assert_array_equal(batch[k], single)
+
+
+def test_prepare_many_gives_the_same_rows_as_prepare_one_at_a_time(catalogue):
+    profiles = [parse_profile(p) for p in PROFILES]
+    batch = prepare_many(profiles, catalogue)
+    assert len(batch) == len(profiles)
+    n_a = len(catalogue)
+    p = np.repeat(np.arange(len(profiles)), n_a)
+    a = np.tile(np.arange(n_a), len(profiles))
+    together = build_features(batch, catalogue, p, a)
+    for k, profile in enumerate(profiles):
+        alone = build_features(
+            People([prepare(profile, catalogue)], catalogue),
+            catalogue,
+            np.zeros(n_a, np.intp),
+            np.arange(n_a),
+        )
+        np.testing.assert_array_equal(together[p == k], alone, err_msg=PROFILES[k].get("id"))
