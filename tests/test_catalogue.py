@@ -74,6 +74,14 @@ def test_json_lines_invalid_record_is_reported_by_its_line(tmp_path):
     assert "cost" in why
 
 
+def test_json_lines_with_a_single_activity(tmp_path):
+    # one line of JSON Lines is also a JSON object: it is one activity, not a broken catalogue
+    path = tmp_path / "catalogue.jsonl"
+    path.write_text(json.dumps(RECORDS[0]) + "\n", "utf-8")
+    catalogue = Catalogue.load(path)
+    assert catalogue.ids == ["a1"]
+
+
 def test_bom_is_tolerated(tmp_path):
     path = tmp_path / "catalogue.json"
     path.write_text("\ufeff" + json.dumps(RECORDS), "utf-8")
