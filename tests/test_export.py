@@ -1,0 +1,112 @@
+"""``python -m training.export``: the referral store as uptake JSON Lines (contract §4), and the
+loop suggest -> refer -> record outcome -> export -> read for training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import pytest
+from api_support import ROOT, make_app
+
+from matcher.contract import parse_uptake
+from matcher.store import Store
+from training.export import export_uptake, main
+
+pytest_plugins = ["conftest_api"]  # the catalogue fixture
+
+PROFILE = {"age": 71, "location": {"postcode": "LS6 3HN"}, "needs": ["loneliness"]}
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    day = datetime(2026, 2, 3, tzinfo=timezone.utc)
+    a = s.add_referral(PROFILE, "act-00001", shown=["act-00001", "act-00002"], when=day)
+    b = s.add_referral({**PROFILE, "age": 44}, "act-00002", when=day.replace(day=5))
+    s.add_referral(PROFILE, "act-00003", when=day.replace(day=6))  # no outcome yet
+    s.add_referral(PROFILE, "act-00004", when=day.replace(day=7))  # no outcome yet
+    s.record_outcome(a, True, 6)
+    s.record_outcome(b, False, 0)
+    return s
+
+
+def test_exports_referrals_with_an_outcome(store, tmp_path):
+    out = tmp_path / "uptake.jsonl"
+    report = export_uptake(store, out)
+    assert (report.exported, report.pending, report.invalid) == (2, 2, 0)
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["activity_id"] for x in lines] == ["act-00001", "act-00002"]
+    assert lines[0] == {
+        "referral_id": lines[0]["referral_id"], "date": "2026-02-03", "profile": PROFILE,
+        "activity_id": "act-00001", "attended": True, "sessions_attended": 6,
+        "shown": ["act-00001", "act-00002"],
+    }  # fmt: skip
+    assert lines[1]["attended"] is False and "shown" not in lines[1]
+    for line in lines:
+        parse_uptake(line)
+
+
+def test_the_command_reads_the_environment_and_prints_the_counts(store, tmp_path, monkeypatch,
+                                                                  capsys):  # fmt: skip
+    monkeypatch.setenv("MATCHER_DATABASE_URL", store.url)
+    out = tmp_path / "sub" / "uptake.jsonl"
+    assert main(["--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "exported 2 referrals" in printed
+    assert "2 referrals with no outcome yet were not exported" in printed
+    assert len(out.read_text().splitlines()) == 2
+
+
+def test_since(store, tmp_path):
+    out = tmp_path / "u.jsonl"
+    assert main(["--out", str(out), "--database", store.url, "--since", "2026-02-04"]) == 0
+    assert [json.loads(x)["activity_id"] for x in out.read_text().splitlines()] == ["act-00002"]
+
+
+def test_bad_arguments_exit_2(tmp_path, capsys):
+    assert main(["--out", str(tmp_path / "u.jsonl"), "--database", str(tmp_path / "none.db")]) == 2
+    assert "no referral database" in capsys.readouterr().err
+    assert not (tmp_path / "none.db").exists()
+    assert main(["--out", "x", "--database", "postgresql://h/db"]) == 2
+    assert main(["--out", "x", "--since", "March"]) == 2
+
+
+def test_runs_as_a_module(store, tmp_path):
+    out = tmp_path / "uptake.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "training.export", "--out", str(out), "--database", store.url],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "2 referrals with no outcome yet" in done.stdout
+
+
+def test_the_loop_closes(tmp_path, catalogue):
+    """Suggest, refer, record outcomes through the API; export; training reads the file."""
+    app = make_app(tmp_path, catalogue)
+    c = app.test_client()
+    profiles = [
+        {"age": 30 + k, "location": {"postcode": "LS6 3HN"}, "needs": ["loneliness"]}
+        for k in range(6)
+    ]
+    for k, profile in enumerate(profiles):
+        matches = c.post("/v1/match", json={"profile": profile, "limit": 5}).get_json()["matches"]
+        shown = [m["activity_id"] for m in matches]
+        r = c.post("/v1/referrals", json={"profile": profile, "activity_id": shown[0],
+                                          "shown": shown})  # fmt: skip
+        if k < 4:
+            rid = r.get_json()["referral_id"]
+            c.post(f"/v1/referrals/{rid}/outcome", json={"attended": k % 2 == 0})
+    out = tmp_path / "uptake.jsonl"
+    report = export_uptake(app.extensions["matcher"].store, out)
+    assert (report.exported, report.pending) == (4, 2)
+    records = [parse_uptake(json.loads(x)) for x in out.read_text().splitlines()]
+    assert [r.attended for r in records] == [True, False, True, False]
+    assert all(r.shown and r.activity_id == r.shown[0] for r in records)
+
+    uptake = pytest.importorskip("training.uptake")
+    data = uptake.load_uptake(out, catalogue, for_training=False, log=None)
+    assert len(data.records) == 4
