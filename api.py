@@ -823,16 +823,15 @@ def build_openapi() -> dict[str, Any]:
     ]  # fmt: skip
     refs, defs = models_json_schema(models, ref_template=ref_template)
     schemas = defs.get("$defs", {})
-    # ``interests`` takes a string as well as a list (a validator turns one into the other).
+    # ``interests`` takes a string as well as a list; older contract schemas showed only the list.
     for name, schema in schemas.items():
-        if name.startswith("Profile") and "interests" in schema.get("properties", {}):
-            listed = schema["properties"]["interests"]
+        interests = schema.get("properties", {}).get("interests")
+        if name.startswith("Profile") and interests and "anyOf" not in interests:
+            listed = {k: v for k, v in interests.items() if k not in ("title", "description")}
             schema["properties"]["interests"] = {
-                "anyOf": [{"type": "string", "maxLength": 2000}, {**listed, "title": None}],
+                "anyOf": [{"type": "string", "maxLength": 2000}, listed],
                 "title": "Interests",
-                "description": "free text, as said, or a list of such texts",
             }
-            schema["properties"]["interests"]["anyOf"][1].pop("title")
 
     def ref(model: type[BaseModel], mode: str) -> str:
         return refs[(model, mode)]["$ref"]
