@@ -101,6 +101,8 @@ def read_records(path: str | Path) -> tuple[list[Any], str, list[tuple[str, str]
         return data["activities"], "catalogue", []
     if isinstance(data, list):
         return data, "catalogue", []
+    if isinstance(data, dict) and "id" in data and "name" in data:
+        return [data], "jsonl", []  # JSON Lines holding a single activity
     raise CatalogueError(
         f'{path}: expected {{"activities": [...]}}, a JSON array of activities, JSON Lines, '
         "or an Open Referral UK feed"

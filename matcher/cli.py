@@ -25,6 +25,7 @@ from .contract import (
     parse_profile,
 )
 from .errors import InvalidInput, InvalidProfile, MatcherError
+from .features import locate
 from .ranking import Match, Matcher
 from .scorer import load_scorer
 
@@ -43,6 +44,12 @@ def default_catalogue() -> str:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, not usage plus error
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("expected a whole number of at least 1")
+    return int(text)
 
 
 def _csv(value: str) -> list[str]:
@@ -101,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="model folder (default: $MATCHER_MODEL_DIR or models/current)",
         )
-        p.add_argument("--top", type=int, default=None, help="how many suggestions (default 10)")
+        p.add_argument("--top", type=_positive, default=10, help="how many (default 10)")
 
     suggest = sub.add_parser("suggest", help="suggestions for one person, as a readable table")
     model_options(suggest)
@@ -183,8 +190,9 @@ def _read_json_file(path: str, what: str) -> Any:
 
 def cmd_suggest(args: argparse.Namespace) -> int:
     profile = _profile_from_flags(args)
+    locate(profile)  # an unknown postcode fails before any model is loaded
     matcher = _matcher(args)
-    matches = matcher.recommend(profile, args.top or 10)
+    matches = matcher.recommend(profile, args.top)
     if args.json:
         out = {"id": profile.id, "matches": [m.to_dict() for m in matches],
                "model_version": matcher.model_version}  # fmt: skip
@@ -200,8 +208,8 @@ def format_table(matches: Sequence[Match], matcher: Matcher) -> str:
         return ("No activity in the catalogue meets all of this person's stated needs. "
                 "Try a larger travel distance or fewer constraints.")  # fmt: skip
     width = max(60, min(shutil.get_terminal_size((100, 20)).columns, 120))
-    name_w = max(20, width - 4 - 10 - 28 - 10 - 4)
-    header = f"{'#':>2}  {'Activity':<{name_w}} {'Distance':<10}{'When':<28}{'Cost':<10}"
+    name_w = max(20, width - 4 - 10 - 34 - 10 - 4)
+    header = f"{'#':>2}  {'Activity':<{name_w}} {'Distance':<10}{'When':<34}{'Cost':<10}"
     lines = [header, "-" * len(header)]
     for rank, m in enumerate(matches, start=1):
         distance = (
@@ -210,8 +218,8 @@ def format_table(matches: Sequence[Match], matcher: Matcher) -> str:
             else ("unknown" if m.distance_km is None else f"{m.distance_km:.1f} km")
         )
         name = textwrap.shorten(m.activity.name, name_w - 1, placeholder="…")
-        when_text = textwrap.shorten(m.when(), 27, placeholder="…")
-        lines.append(f"{rank:>2}  {name:<{name_w}} {distance:<10}{when_text:<28}{m.cost():<10}")
+        when_text = textwrap.shorten(m.when(), 33, placeholder="…")
+        lines.append(f"{rank:>2}  {name:<{name_w}} {distance:<10}{when_text:<34}{m.cost():<10}")
         for reason in m.reasons:
             lines.append(f"{'':4}- {reason}")
         contact = m.activity.contact
@@ -236,24 +244,17 @@ def cmd_rank(args: argparse.Namespace) -> int:
             continue
         where = f"{path} line {number}"
         try:
-            profiles.append(parse_profile(loads_json(line, "JSON")))
+            profile = parse_profile(loads_json(line, "JSON"))
+            locate(profile)  # a postcode not in the table
         except InvalidInput as exc:
             raise exc.located(where) from None
+        profiles.append(profile)
     matcher = _matcher(args)
-    top = args.top or 10
-    for number, profile in _numbered(text, profiles):
-        try:
-            matches = matcher.recommend(profile, top)
-        except InvalidInput as exc:  # e.g. a postcode not in the table
-            raise exc.located(f"{path} line {number}") from None
+    for profile in profiles:
+        matches = matcher.recommend(profile, args.top)
         out = {"id": profile.id, "matches": [m.to_dict() for m in matches]}
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
     return 0
-
-
-def _numbered(text: str, profiles: list[Profile]):
-    numbers = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    return zip(numbers, profiles, strict=True)
 
 
 def cmd_import_oruk(args: argparse.Namespace) -> int:

@@ -259,6 +259,11 @@ class Profile(_Model):
     def _dedupe(cls, value: list | None) -> list | None:
         return None if value is None else _unique(value)
 
+    @field_validator("gender")
+    @classmethod
+    def _gender_case(cls, value: str | None) -> str | None:
+        return None if value is None else value.strip().lower()
+
     @property
     def interest_text(self) -> str:
         return " ; ".join(self.interests)

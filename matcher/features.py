@@ -235,7 +235,7 @@ def build_features(
     served = np.maximum(listed, inferred)
     put("need_first", np.where(has_first, served[np.arange(len(a)), np.maximum(first, 0)], 0.0))
     n_needs = people.n_needs[p]
-    covered = np.einsum("ij,ij->i", weights > 0, served > 0)
+    covered = np.einsum("ij,ij->i", (weights > 0) * 1.0, (served > 0) * 1.0)
     put("needs_covered", np.divide(covered, n_needs, out=np.zeros(len(a)), where=n_needs > 0))
 
     put("interest_similarity", _interest_similarity(people, catalogue, p, a))
@@ -259,7 +259,7 @@ def build_features(
 
     slots = catalogue.slots[a]
     n_slots = slots.sum(axis=1)
-    fit = np.einsum("ij,ij->i", slots, people.slots[p]) / np.maximum(n_slots, 1)
+    fit = np.einsum("ij,ij->i", slots * 1.0, people.slots[p] * 1.0) / np.maximum(n_slots, 1)
     put("schedule_fit", np.where(n_slots > 0, fit, np.nan))
     put("by_arrangement", (n_slots == 0).astype(float))
     put("evening_share", catalogue.evening_share[a])

@@ -17,10 +17,11 @@ from .filters import allowed
 from .reasons import explain, money, when
 from .scorer import ColdStartScorer, Scorer
 
-# Variety: how much likeness to an already chosen suggestion costs, and what serving a need
-# no suggestion has covered yet is worth (both in units of the score, a chance of attending).
-SIMILARITY_PENALTY = 0.15
-NEW_NEED_BONUS = 0.08
+# Variety, as shares of a candidate's score: a copy of a suggestion already chosen (text
+# likeness 1) loses half its score; one serving a need of the person's that nothing chosen
+# serves yet gains 30%.
+SIMILARITY_PENALTY = 0.5
+NEW_NEED_BONUS = 0.3
 
 
 @dataclass(frozen=True)
@@ -123,17 +124,18 @@ class Matcher:
         pool = min(len(idx), max(4 * n, 40))
         text = self.catalogue.text_matrix[idx[:pool]]
         likeness = (text @ text.T).toarray()
-        weights = person.need_weights
+        wanted = person.need_weights > 0
         cat = self.catalogue
         serves = np.maximum(cat.needs_listed[idx[:pool]], cat.needs_inferred[idx[:pool]]) >= 0.5
-        serves &= weights > 0
-        covered = np.zeros(len(weights), dtype=bool)
+        serves &= wanted
+        covered = np.zeros(len(wanted), dtype=bool)
         chosen: list[int] = []
         closest = np.zeros(pool)
         available = np.ones(pool, dtype=bool)
         for _ in range(min(n, pool)):
-            new_needs = (serves & ~covered) @ weights
-            value = scores[:pool] - SIMILARITY_PENALTY * closest + NEW_NEED_BONUS * new_needs
+            brings_new_need = (serves & ~covered).any(axis=1)
+            value = scores[:pool] * (1 - SIMILARITY_PENALTY * closest)
+            value *= 1 + NEW_NEED_BONUS * brings_new_need
             value[~available] = -np.inf
             k = int(np.argmax(value))  # first maximum: deterministic
             chosen.append(k)

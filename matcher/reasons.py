@@ -174,7 +174,12 @@ def explain(
             break
         if text not in chosen:
             chosen.append(text)
-    if len(chosen) < MIN_REASONS:
-        chosen.append("By arrangement: contact the organiser" if not activity.sessions
-                      else f"Meets {when(activity)}")  # fmt: skip
+    filler = [
+        "By arrangement: contact the organiser" if not activity.sessions else "",
+        "Joined through your link worker" if activity.referral == "professional"
+        else "You can contact them directly to join",
+    ]  # fmt: skip
+    for text in filler:
+        if len(chosen) < MIN_REASONS and text and text not in chosen:
+            chosen.append(text)
     return chosen[:MAX_REASONS]
