@@ -1,12 +1,887 @@
-"""Trained model folders: writing, verifying and loading them safely."""
+"""Trained model folders: writing them, verifying and loading them safely, and switching which
+one serves.
+
+A models root holds one folder per version and a pointer to the one in service::
+
+    models/
+      2026-03-31.1/  model.skops       the estimator, activity evidence and reference row (skops)
+                     model_card.json   version, data, libraries, features, metrics, gate, SHA-256
+      current -> 2026-03-31.1          a symlink, switched atomically
+      history.json                     the versions that have served, in order, for rollback
+
+Loading checks the card, then the SHA-256 of ``model.skops`` against it before any byte is
+deserialised, then lets skops build only the types in :data:`TRUSTED_TYPES`, then checks the
+trees' node indices are in range (skops can check types, not content) before a first
+prediction.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
+import io
+import json
+import math
+import os
+import platform
+import re
+import secrets
+import warnings
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from .catalogue import Catalogue
 from .errors import ModelError
+from .features import FEATURES
+
+__all__ = [
+    "CARD_FILE",
+    "MODEL_FILE",
+    "TRUSTED_TYPES",
+    "TrainedScorer",
+    "current_version",
+    "library_versions",
+    "list_versions",
+    "load_model",
+    "read_history",
+    "rollback",
+    "save_model",
+    "set_current",
+    "sha256_file",
+]
+
+MODEL_FILE = "model.skops"
+CARD_FILE = "model_card.json"
+CURRENT = "current"
+HISTORY_FILE = "history.json"
+CARD_FORMAT = "matcher-model/1"
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+# Every type a model file may hold: what training builds (a HistGradientBoostingClassifier,
+# wrapped in CalibratedClassifierCV(FrozenEstimator(...)) with sigmoid or isotonic calibration)
+# and nothing else. skops trusts every scikit-learn estimator by default; we trust these only.
+# TreePredictor is one skops deliberately leaves untrusted (its node indices are used without
+# bounds checks): it is listed because loading checks those indices itself (_check_trees).
+TRUSTED_TYPES: tuple[str, ...] = (
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.Interval",
+    "sklearn.preprocessing._label.LabelEncoder",
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.isotonic.IsotonicRegression",
+    "sklearn.frozen._frozen.FrozenEstimator",
+    "numpy.ndarray",
+    "numpy.random._generator.Generator",  # HistGradientBoosting's feature-subsampling state
+    "numpy.float64",
+    "numpy.float32",
+    "numpy.int64",
+    "numpy.int32",
+    "numpy.uint8",
+    "numpy.uint32",
+    "numpy.uint64",
+    "numpy.bool",
+    "numpy.bool_",
+)
+# The containers and scalars every skops file is made of.
+_STRUCTURE = frozenset(
+    f"builtins.{name}"
+    for name in ("dict", "list", "tuple", "str", "int", "float", "bool", "NoneType")
+)
+# How skops may rebuild things: plain objects, containers, arrays and the loss and random
+# state helpers. Not functions, methods, partials, operator functions or reduce calls.
+_LOADERS = frozenset(
+    {"ObjectNode", "DictNode", "ListNode", "TupleNode", "JsonNode", "TypeNode", "NdArrayNode",
+     "RandomGeneratorNode", "LossNode"}
+)  # fmt: skip
+_PAYLOAD_KEYS = frozenset(
+    {"estimator", "features", "activity_ids", "uptake_rate", "uptake_count", "prior_rate",
+     "reference"}
+)  # fmt: skip
 
 
-def load_model(path: Path):
-    """Load a trained model folder. Filled in by the learning-to-rank work."""
-    raise ModelError(f"{path}: no trained model format is supported yet")
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def sha256_file(path: str | Path) -> str:
+    """The SHA-256 of a file, read in blocks (uptake files can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """The versions a model file depends on, recorded in its card and compared at load."""
+    import scipy
+    import sklearn
+    import skops
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "skops": skops.__version__,
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _json_ready(value: Any) -> Any:
+    """Numpy scalars and arrays to plain JSON; NaN and infinities to null."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _check_version_name(version: str) -> None:
+    if not isinstance(version, str) or not _VERSION.fullmatch(version) or version == CURRENT:
+        raise ValueError(
+            "a model version is 1-100 letters, digits, '.', '_' or '-', starting with a letter "
+            f"or digit, and not {CURRENT!r}"
+        )
+
+
+# --- saving -----------------------------------------------------------------------------------
+
+
+def _evidence_arrays(
+    evidence: Mapping[str, tuple[float, float]] | Sequence[Any],
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    if isinstance(evidence, Mapping):
+        ids = [str(k) for k in evidence]
+        pairs = np.array([tuple(v) for v in evidence.values()], dtype=float).reshape(-1, 2)
+        rate, count = pairs[:, 0], pairs[:, 1]
+    else:
+        try:
+            ids_, rate_, count_ = evidence
+        except (TypeError, ValueError):
+            raise ValueError(
+                "evidence is {activity_id: (rate, count)} or (activity_ids, rates, counts)"
+            ) from None
+        ids = [str(k) for k in ids_]
+        rate = np.asarray(rate_, dtype=float).ravel()
+        count = np.asarray(count_, dtype=float).ravel()
+    if not (len(ids) == len(rate) == len(count)):
+        raise ValueError("evidence: activity ids, rates and counts differ in length")
+    if len(set(ids)) != len(ids):
+        raise ValueError("evidence: an activity id appears more than once")
+    if not (np.isfinite(rate).all() and ((rate >= 0) & (rate <= 1)).all()):
+        raise ValueError("evidence: every rate must be a number from 0 to 1")
+    if not (np.isfinite(count).all() and (count >= 0).all()):
+        raise ValueError("evidence: every count must be a number ≥ 0")
+    return ids, rate, count
+
+
+def _reference_array(reference: Any) -> np.ndarray:
+    if isinstance(reference, Mapping):
+        if set(reference) != set(FEATURES):
+            raise ValueError("reference: expected a value for every feature in FEATURES")
+        reference = [np.nan if reference[f] is None else reference[f] for f in FEATURES]
+    out = np.asarray(reference, dtype=float).ravel()
+    if out.shape != (len(FEATURES),):
+        raise ValueError(f"reference: expected {len(FEATURES)} values, one per feature")
+    if np.isinf(out).any():
+        raise ValueError("reference: values must be finite (NaN for a feature mostly missing)")
+    return out
+
+
+def save_model(
+    estimator: Any,
+    evidence: Mapping[str, tuple[float, float]] | Sequence[Any],
+    card: Mapping[str, Any],
+    models_root: str | Path,
+    version: str,
+    *,
+    reference: Any = None,
+    prior: float | None = None,
+) -> Path:
+    """Write ``models_root/version/`` with ``model.skops`` and ``model_card.json``; return it.
+
+    Parameters
+    ----------
+    estimator
+        A fitted ``HistGradientBoostingClassifier`` on :data:`~matcher.features.FEATURES`,
+        usually inside ``CalibratedClassifierCV(FrozenEstimator(...))``.
+    evidence
+        Each activity's smoothed uptake rate and referral count, as
+        ``{activity_id: (rate, count)}`` or ``(activity_ids, rates, counts)``.
+    card
+        What the trainer knows: ``data`` (the uptake file's SHA-256 and row counts),
+        ``metrics``, ``gate`` and anything else worth keeping. Version, time, libraries,
+        features, evidence summary, reference row and the model's SHA-256 are filled in here.
+    reference
+        The row contributions are measured against (training medians, NaN where a feature is
+        mostly missing): an array over FEATURES or a mapping by name. Defaults to
+        ``card["reference"]``.
+    prior
+        The uptake rate assumed for activities without evidence. Defaults to
+        ``card["evidence"]["prior_rate"]``, else the count-weighted mean rate.
+
+    The folder is written aside and renamed into place, so it appears whole or not at all.
+    ``models/current`` is not touched: see :func:`set_current`. Anything :func:`load_model`
+    would refuse is refused here.
+    """
+    _check_version_name(version)
+    root = Path(models_root)
+    final = root / version
+    if final.exists():
+        raise ModelError(f"{final}: version {version} already exists; versions are never replaced")
+    card = dict(card)
+    given = card.get("features")
+    if given is not None and list(given) != list(FEATURES):
+        raise ModelError("model was trained on different features than matcher.features.FEATURES")
+    if reference is None:
+        reference = card.get("reference")
+    if reference is None:
+        raise ValueError("save_model needs a reference row (training medians) for contributions")
+    ref = _reference_array(reference)
+    ids, rate, count = _evidence_arrays(evidence)
+    if prior is None:
+        prior = (card.get("evidence") or {}).get("prior_rate")
+    if prior is None:
+        prior = float(rate @ count / count.sum()) if count.sum() > 0 else float(rate.mean())
+    if not (math.isfinite(prior) and 0 <= prior <= 1):
+        raise ValueError("prior: expected a rate from 0 to 1")
+
+    payload = {
+        "estimator": estimator,
+        "features": list(FEATURES),
+        "activity_ids": ids,
+        "uptake_rate": rate,
+        "uptake_count": count,
+        "prior_rate": float(prior),
+        "reference": ref,
+    }
+    import skops.io as sio
+
+    blob = sio.dumps(payload)
+    # Refuse now what loading would refuse later: types, tree structure, features.
+    _check_payload(_deserialise(blob, f"model for {version}"), f"model for {version}")
+
+    card.update(
+        format=CARD_FORMAT,
+        version=version,
+        trained_at=card.get("trained_at") or _now(),
+        libraries=library_versions(),
+        features=list(FEATURES),
+        estimator=_describe(estimator),
+        evidence={
+            "activities": len(ids),
+            "prior_rate": float(prior),
+            "referrals": float(count.sum()),
+        },
+        reference=dict(zip(FEATURES, ref.tolist(), strict=True)),
+        model_file=MODEL_FILE,
+        model_sha256=hashlib.sha256(blob).hexdigest(),
+    )
+    text = json.dumps(_json_ready(card), indent=2, ensure_ascii=False, allow_nan=False)
+
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".{version}.tmp-{secrets.token_hex(4)}"
+    staging.mkdir()
+    try:
+        _write_atomic(staging / MODEL_FILE, blob)
+        _write_atomic(staging / CARD_FILE, (text + "\n").encode("utf-8"))
+        os.rename(staging, final)  # fails if another writer got there first
+    except OSError as exc:
+        for name in (MODEL_FILE, CARD_FILE):
+            with contextlib.suppress(OSError):
+                (staging / name).unlink()
+        with contextlib.suppress(OSError):
+            staging.rmdir()
+        raise ModelError(f"{final}: cannot be written ({exc.__class__.__name__})") from None
+    return final
+
+
+def _describe(estimator: Any) -> dict[str, Any]:
+    from sklearn.calibration import CalibratedClassifierCV
+
+    out: dict[str, Any] = {"type": type(estimator).__name__}
+    if isinstance(estimator, CalibratedClassifierCV):
+        out["calibration"] = estimator.method
+    boosters = _boosters(estimator)
+    if boosters:
+        out["boosting_rounds"] = int(boosters[0].n_iter_)
+        params = boosters[0].get_params()
+        out["params"] = _json_ready({k: v for k, v in params.items() if _plain(v)})
+    return out
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, list, tuple, np.ndarray))
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def _read_card(folder: Path) -> dict[str, Any]:
+    path = folder / CARD_FILE
+    try:
+        card = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no model card") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(card, dict):
+        raise ModelError(f"{path}: expected a JSON object")
+    missing = [k for k in ("version", "features", "model_sha256") if k not in card]
+    if missing:
+        raise ModelError(f"{path}: missing {', '.join(missing)}")
+    if not isinstance(card["version"], str) or not card["version"]:
+        raise ModelError(f"{path}: version must be a non-empty string")
+    if not isinstance(card["model_sha256"], str) or not re.fullmatch(
+        r"[0-9a-f]{64}", card["model_sha256"]
+    ):
+        raise ModelError(f"{path}: model_sha256 must be 64 hexadecimal digits")
+    if card["features"] != list(FEATURES):
+        raise ModelError(
+            f"{path}: model was trained on different features ({_feature_difference(card)})"
+        )
+    return card
+
+
+def _feature_difference(card: dict[str, Any]) -> str:
+    theirs = card["features"] if isinstance(card["features"], list) else []
+    missing = [f for f in FEATURES if f not in theirs]
+    extra = [str(f) for f in theirs if f not in FEATURES]
+    parts = []
+    if missing:
+        parts.append(f"missing {', '.join(missing[:5])}" + (" …" if len(missing) > 5 else ""))
+    if extra:
+        parts.append(f"unknown {', '.join(extra[:5])}" + (" …" if len(extra) > 5 else ""))
+    return "; ".join(parts) or "same names in another order"
+
+
+def _types_in(schema: Any) -> tuple[set[str], set[str]]:
+    """Every type and every skops loader named anywhere in a skops schema."""
+    types: set[str] = set()
+    loaders: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__class__" in node or "__module__" in node:
+                types.add(f"{node.get('__module__')}.{node.get('__class__')}")
+                loaders.add(str(node.get("__loader__")))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return types, loaders
+
+
+def _deserialise(blob: bytes, source: str) -> Any:
+    """Audit a skops file's types against :data:`TRUSTED_TYPES`, then build it."""
+    import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+            schema = json.loads(archive.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        raise ModelError(f"{source}: not a skops model file") from None
+    types, loaders = _types_in(schema)
+    trusted = set(TRUSTED_TYPES)
+    refused = types - trusted - _STRUCTURE
+    try:
+        refused |= set(sio.get_untrusted_types(data=blob)) - trusted
+    except Exception as exc:  # a malformed schema: skops' own error types vary
+        raise ModelError(
+            f"{source}: not a readable skops file ({exc.__class__.__name__})"
+        ) from None
+    if refused:
+        raise ModelError(f"{source}: refused untrusted types: {', '.join(sorted(refused))}")
+    odd = loaders - _LOADERS
+    if odd:
+        raise ModelError(f"{source}: refused untrusted loaders: {', '.join(sorted(odd))}")
+    try:
+        return sio.loads(blob, trusted=list(TRUSTED_TYPES))
+    except UntrustedTypesFoundException as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ModelError(f"{source}: refused ({first})") from None
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ModelError(
+            f"{source}: cannot be loaded ({exc.__class__.__name__}: {first})"
+        ) from None
+
+
+def _boosters(estimator: Any) -> list[Any]:
+    """The gradient-boosted models that predict, inside whatever wraps them."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.frozen import FrozenEstimator
+
+    if isinstance(estimator, HistGradientBoostingClassifier):
+        return [estimator]
+    if isinstance(estimator, CalibratedClassifierCV):
+        found: dict[int, Any] = {}
+        for member in getattr(estimator, "calibrated_classifiers_", []):
+            inner = member.estimator
+            if isinstance(inner, FrozenEstimator):
+                inner = inner.estimator
+            if not isinstance(inner, HistGradientBoostingClassifier):
+                raise ModelError(f"calibrated model wraps a {type(inner).__name__}")
+            found[id(inner)] = inner
+        return list(found.values())
+    raise ModelError(f"unexpected model type {type(estimator).__name__}")
+
+
+def _check_trees(booster: Any, source: str) -> None:
+    """Refuse trees whose node indices point outside the tree or the feature row: prediction
+    would follow them without bounds checks. Children must come after their parent (as
+    scikit-learn writes them), which also rules out cycles."""
+    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+
+    n_features = len(FEATURES)
+    if getattr(booster, "n_features_in_", None) != n_features:
+        raise ModelError(f"{source}: model was trained on different features (not {n_features})")
+    if getattr(booster, "n_trees_per_iteration_", None) != 1:
+        raise ModelError(f"{source}: expected a binary classifier")
+    if list(getattr(booster, "classes_", [])) != [0, 1]:
+        raise ModelError(f"{source}: expected outcome classes 0 and 1")
+    if getattr(booster, "_preprocessor", None) is not None or (
+        getattr(booster, "is_categorical_", None) is not None and np.any(booster.is_categorical_)
+    ):
+        raise ModelError(f"{source}: categorical features are not expected")
+    mapper = booster._bin_mapper
+    if getattr(mapper, "is_categorical_", None) is not None and np.any(mapper.is_categorical_):
+        raise ModelError(f"{source}: categorical features are not expected")
+    baseline = np.asarray(booster._baseline_prediction, dtype=float)
+    if baseline.shape != (1, 1) or not np.isfinite(baseline).all():
+        raise ModelError(f"{source}: malformed baseline prediction")
+    for round_ in booster._predictors:
+        if len(round_) != 1:
+            raise ModelError(f"{source}: expected one tree per boosting round")
+        tree = round_[0]
+        if type(tree) is not TreePredictor:
+            raise ModelError(f"{source}: unexpected tree type {type(tree).__name__}")
+        nodes = tree.nodes
+        if not isinstance(nodes, np.ndarray) or nodes.dtype != PREDICTOR_RECORD_DTYPE:
+            raise ModelError(f"{source}: malformed tree nodes")
+        if nodes.ndim != 1 or len(nodes) == 0:
+            raise ModelError(f"{source}: malformed tree nodes")
+        n = len(nodes)
+        split = nodes["is_leaf"] == 0
+        at = np.flatnonzero(split)
+        left, right = nodes["left"][split].astype(np.int64), nodes["right"][split].astype(np.int64)
+        feature = nodes["feature_idx"][split].astype(np.int64)
+        if (
+            (left <= at).any() or (right <= at).any() or (left >= n).any() or (right >= n).any()
+            or (feature < 0).any() or (feature >= n_features).any()
+            or nodes["is_categorical"].any()
+            or not np.isfinite(nodes["value"][~split]).all()
+        ):  # fmt: skip
+            raise ModelError(f"{source}: a tree has node indices out of range")
+        if (n - 1) != 2 * split.sum():  # every split has exactly two children
+            raise ModelError(f"{source}: a tree is malformed")
+
+
+def _check_calibration(estimator: Any, source: str) -> bool:
+    """Check calibrators; True when all are sigmoid (a smooth map of the trees' log-odds)."""
+    from sklearn.calibration import CalibratedClassifierCV, _SigmoidCalibration
+    from sklearn.isotonic import IsotonicRegression
+
+    if not isinstance(estimator, CalibratedClassifierCV):
+        return True
+    members = getattr(estimator, "calibrated_classifiers_", None)
+    if not members:
+        raise ModelError(f"{source}: the calibrated model is not fitted")
+    smooth = True
+    for member in members:
+        if len(member.calibrators) != 1:
+            raise ModelError(f"{source}: expected one calibrator per model")
+        calibrator = member.calibrators[0]
+        if isinstance(calibrator, _SigmoidCalibration):
+            values = np.array([calibrator.a_, calibrator.b_], dtype=float)
+        elif isinstance(calibrator, IsotonicRegression):
+            smooth = False
+            values = np.concatenate([calibrator.X_thresholds_, calibrator.y_thresholds_])
+        else:
+            raise ModelError(f"{source}: unexpected calibrator {type(calibrator).__name__}")
+        if not np.isfinite(values).all():
+            raise ModelError(f"{source}: calibration holds non-finite values")
+    return smooth
+
+
+def _check_payload(payload: Any, source: str) -> bool:
+    """Check what skops built is a model as save_model writes it; True when its calibration
+    is smooth (sigmoid)."""
+    try:
+        return _check_payload_parts(payload, source)
+    except ModelError:
+        raise
+    except Exception as exc:  # an attribute of the wrong type, a model not fitted, …
+        raise ModelError(f"{source}: malformed model ({exc.__class__.__name__})") from None
+
+
+def _check_payload_parts(payload: Any, source: str) -> bool:
+    if not isinstance(payload, dict) or set(payload) != _PAYLOAD_KEYS:
+        raise ModelError(f"{source}: not a model file written by save_model")
+    if payload["features"] != list(FEATURES):
+        raise ModelError(f"{source}: model was trained on different features")
+    ids, rate, count = payload["activity_ids"], payload["uptake_rate"], payload["uptake_count"]
+    if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+        raise ModelError(f"{source}: malformed activity evidence")
+    for array in (rate, count, payload["reference"]):
+        if not isinstance(array, np.ndarray) or array.dtype != np.float64 or array.ndim != 1:
+            raise ModelError(f"{source}: malformed arrays")
+    if not (len(ids) == len(rate) == len(count)) or payload["reference"].shape != (len(FEATURES),):
+        raise ModelError(f"{source}: malformed arrays")
+    if not isinstance(payload["prior_rate"], float) or not 0 <= payload["prior_rate"] <= 1:
+        raise ModelError(f"{source}: malformed prior rate")
+    estimator = payload["estimator"]
+    for booster in _boosters(estimator):
+        _check_trees(booster, source)
+    smooth = _check_calibration(estimator, source)
+    with _thread_controller().limit(limits=1, user_api="openmp"):
+        probe = estimator.predict_proba(payload["reference"][None, :])
+    if probe.shape != (1, 2) or not np.isfinite(probe).all():
+        raise ModelError(f"{source}: the model does not give a probability")
+    return smooth
+
+
+def _resolve(path: Path) -> Path:
+    """A version folder; a models root is taken to mean its current model."""
+    if not (path / CARD_FILE).exists() and (path / CURRENT).exists():
+        return path / CURRENT
+    return path
+
+
+def load_model(path: str | Path) -> TrainedScorer:
+    """Load and verify a model folder (or a models root's current model).
+
+    Raises
+    ------
+    ModelError
+        If the folder or its card is missing or unreadable, the card's features are not
+        :data:`~matcher.features.FEATURES`, ``model.skops`` does not match the card's SHA-256,
+        the file holds a type outside :data:`TRUSTED_TYPES`, or the model is malformed.
+    """
+    folder = _resolve(Path(path))
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: no model folder there")
+    card = _read_card(folder)
+    model_path = folder / MODEL_FILE
+    try:
+        blob = model_path.read_bytes()  # read once: what is checked is what is loaded
+    except FileNotFoundError:
+        raise ModelError(f"{model_path}: no model file") from None
+    except OSError as exc:
+        raise ModelError(f"{model_path}: cannot be read ({exc.__class__.__name__})") from None
+    if hashlib.sha256(blob).hexdigest() != card["model_sha256"]:
+        raise ModelError(
+            f"{model_path}: checksum mismatch (not the file its model card describes); "
+            "refusing to load it"
+        )
+    source = str(model_path)
+    payload = _deserialise(blob, source)
+    smooth = _check_payload(payload, source)
+    notes = _library_notes(card)
+    for note in notes:
+        warnings.warn(f"{folder}: {note}", stacklevel=2)
+    return TrainedScorer(payload, card, folder, smooth=smooth, notes=notes)
+
+
+def _library_notes(card: dict[str, Any]) -> list[str]:
+    saved = card.get("libraries") or {}
+    if not isinstance(saved, dict):
+        return []
+    now = library_versions()
+    notes = []
+    for name in ("scikit-learn", "skops", "numpy"):
+        if saved.get(name) and saved[name] != now[name]:
+            notes.append(f"trained with {name} {saved[name]}, running {now[name]}")
+    return notes
+
+
+# --- the scorer -------------------------------------------------------------------------------
+
+SMALL_BATCH = 10_000  # rows below which prediction runs on one thread
+
+
+@functools.cache
+def _thread_controller() -> Any:
+    from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
+
+    return ThreadpoolController()
+
+
+class TrainedScorer:
+    """A trained model behind the :class:`~matcher.scorer.Scorer` interface.
+
+    ``predict`` is the calibrated chance of attending. ``contributions`` measures each
+    feature by occlusion: its value replaced by the reference row's (training medians), the
+    change in log-odds recorded. With sigmoid calibration that is the served score's own
+    log-odds; with isotonic calibration, whose steps would hide small changes, the trees'.
+    """
+
+    kind = "trained"
+
+    def __init__(
+        self,
+        payload: dict[str, Any],
+        card: dict[str, Any],
+        path: Path,
+        *,
+        smooth: bool = True,
+        notes: Sequence[str] = (),
+    ):
+        self.estimator = payload["estimator"]
+        self.card = card
+        self.path = path
+        self.version: str = card["version"]
+        self.reference: np.ndarray = payload["reference"]
+        self.prior_rate: float = payload["prior_rate"]
+        self._ids: list[str] = payload["activity_ids"]
+        self._rate: np.ndarray = payload["uptake_rate"]
+        self._count: np.ndarray = payload["uptake_count"]
+        self._smooth = smooth
+        self._boosters = _boosters(self.estimator)
+        self.notes = list(notes)
+
+    def __repr__(self) -> str:
+        return f"TrainedScorer(version={self.version!r}, path={str(self.path)!r})"
+
+    def evidence(self, catalogue: Catalogue) -> tuple[np.ndarray, np.ndarray]:
+        """Each catalogue activity's uptake rate and referral count as trained; activities
+        the model never saw get the prior rate and a count of 0."""
+        rate = np.full(len(catalogue), self.prior_rate)
+        count = np.zeros(len(catalogue))
+        position = catalogue.position
+        pairs = [(position[a], k) for k, a in enumerate(self._ids) if a in position]
+        if pairs:
+            at, k = np.array(pairs, dtype=np.intp).T
+            rate[at], count[at] = self._rate[k], self._count[k]
+        return rate, count
+
+    @staticmethod
+    def _threads(n_rows: int) -> contextlib.AbstractContextManager:
+        # Serving scores tens to hundreds of rows: starting OpenMP threads for those costs
+        # more than the trees themselves (measured: 2 ms alone against 20 ms on two cores).
+        if n_rows >= SMALL_BATCH:
+            return contextlib.nullcontext()
+        return _thread_controller().limit(limits=1, user_api="openmp")
+
+    @staticmethod
+    def _rows(X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != len(FEATURES):
+            raise ValueError(f"expected rows of {len(FEATURES)} features")
+        return X
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        X = self._rows(X)
+        if len(X) == 0:
+            return np.zeros(0)
+        with self._threads(len(X)):
+            return self.estimator.predict_proba(X)[:, 1]
+
+    def _log_odds(self, X: np.ndarray) -> np.ndarray:
+        if self._smooth:
+            p = np.clip(self.estimator.predict_proba(X)[:, 1], 1e-9, 1 - 1e-9)
+            return np.log(p) - np.log1p(-p)
+        return np.mean([b.decision_function(X) for b in self._boosters], axis=0)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Per row and feature, the log-odds the feature's value adds over the reference
+        row's value (0 where they agree). One batch of ``k × (n_features + 1)`` predictions."""
+        X = self._rows(X)
+        k, n = X.shape
+        if k == 0:
+            return np.zeros((0, n))
+        occluded = np.repeat(X, n, axis=0)
+        column = np.tile(np.arange(n), k)
+        occluded[np.arange(k * n), column] = self.reference[column]
+        with self._threads(k * (n + 1)):
+            z = self._log_odds(np.vstack([X, occluded]))
+        out = z[:k, None] - z[k:].reshape(k, n)
+        same = (self.reference == X) | (np.isnan(X) & np.isnan(self.reference))
+        out[same] = 0.0  # exactly: a feature at its reference value explains nothing
+        return out
+
+
+# --- which model serves -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """One writer at a time for ``current`` and ``history.json``."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, the switch itself is still atomic
+        yield
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def current_version(models_root: str | Path) -> str | None:
+    """The version ``models/current`` points at, or None when there is none."""
+    link = Path(models_root) / CURRENT
+    if not link.is_symlink():
+        return None
+    return Path(os.readlink(link)).name
+
+
+def list_versions(models_root: str | Path) -> list[str]:
+    """Every model folder under the root, oldest first (by the card's trained_at)."""
+    root = Path(models_root)
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in root.iterdir():
+        if folder.name.startswith(".") or folder.is_symlink() or not folder.is_dir():
+            continue
+        if not (folder / CARD_FILE).is_file():
+            continue
+        try:
+            trained_at = str(json.loads((folder / CARD_FILE).read_text("utf-8")).get("trained_at"))
+        except (OSError, ValueError, AttributeError):
+            trained_at = ""
+        found.append((trained_at, folder.name))
+    return [name for _, name in sorted(found)]
+
+
+def read_history(models_root: str | Path) -> dict[str, Any]:
+    """``history.json``: ``history`` (versions that served, in order, the last serving now)
+    and ``events`` (every switch and rollback, with times)."""
+    path = Path(models_root) / HISTORY_FILE
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return {"history": [], "events": []}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("history"), list)
+        or not all(isinstance(v, str) for v in data["history"])
+    ):
+        raise ModelError(f'{path}: expected {{"history": [versions], "events": [...]}}')
+    data.setdefault("events", [])
+    return data
+
+
+def _history_now(root: Path) -> dict[str, Any]:
+    data = read_history(root)
+    current = current_version(root)
+    # The link is the truth for serving: a switch made by hand still counts.
+    if current is not None and (not data["history"] or data["history"][-1] != current):
+        data["history"].append(current)
+    return data
+
+
+def _point_current(root: Path, version: str) -> None:
+    link = root / CURRENT
+    if link.exists() and not link.is_symlink():
+        raise ModelError(f"{link}: is not a symlink; move it aside to let versions be switched")
+    tmp = root / f".{CURRENT}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    os.symlink(version, tmp)  # relative: the models folder can move
+    try:
+        os.replace(tmp, link)  # rename(2): readers see the old target or the new, never none
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _verified(root: Path, version: str) -> None:
+    _check_version_name(version)
+    folder = root / version
+    if not folder.is_dir() or folder.is_symlink():
+        raise ModelError(f"{folder}: no such model version")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        load_model(folder)  # never point serving at a model that would not load
+
+
+def set_current(models_root: str | Path, version: str) -> None:
+    """Point ``models/current`` at ``version`` (after checking it loads) and record it."""
+    root = Path(models_root)
+    _verified(root, version)
+    with _locked(root):
+        data = _history_now(root)
+        previous = current_version(root)
+        _point_current(root, version)
+        if not data["history"] or data["history"][-1] != version:
+            data["history"].append(version)
+        data["events"].append(
+            {"action": "set_current", "version": version, "previous": previous, "at": _now()}
+        )
+        _write_history(root, data)
+
+
+def rollback(models_root: str | Path) -> str:
+    """Point ``models/current`` back at the version that served before it; return that version.
+
+    Raises
+    ------
+    ModelError
+        When the history holds no earlier version, or that version no longer loads.
+    """
+    root = Path(models_root)
+    with _locked(root):
+        data = _history_now(root)
+        history = data["history"]
+        current = current_version(root)
+        if len(history) < 2:
+            now = f"{current} is the only version that has served" if current else "no version"
+            raise ModelError(f"{root}: nothing to roll back to ({now}; see {HISTORY_FILE})")
+        target = history[-2]
+        try:
+            _verified(root, target)
+        except ModelError as exc:
+            raise ModelError(f"cannot roll back to {target}: {exc}") from None
+        _point_current(root, target)
+        history.pop()
+        data["events"].append(
+            {"action": "rollback", "version": target, "previous": current, "at": _now()}
+        )
+        _write_history(root, data)
+    return target
+
+
+def _write_history(root: Path, data: dict[str, Any]) -> None:
+    text = json.dumps(_json_ready(data), indent=2, ensure_ascii=False)
+    _write_atomic(root / HISTORY_FILE, (text + "\n").encode("utf-8"))
