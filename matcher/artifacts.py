@@ -269,8 +269,9 @@ def save_model(
         raise ValueError("save_model needs a reference row (training medians) for contributions")
     ref = _reference_array(reference)
     ids, rate, count = _evidence_arrays(evidence)
+    given_evidence = card.get("evidence") if isinstance(card.get("evidence"), Mapping) else {}
     if prior is None:
-        prior = (card.get("evidence") or {}).get("prior_rate")
+        prior = given_evidence.get("prior_rate")
     if prior is None:
         prior = float(rate @ count / count.sum()) if count.sum() > 0 else float(rate.mean())
     if not (math.isfinite(prior) and 0 <= prior <= 1):
@@ -299,6 +300,7 @@ def save_model(
         features=list(FEATURES),
         estimator=_describe(estimator),
         evidence={
+            **given_evidence,
             "activities": len(ids),
             "prior_rate": float(prior),
             "referrals": float(count.sum()),
@@ -741,19 +743,19 @@ class TrainedScorer:
 
 @contextlib.contextmanager
 def _locked(root: Path) -> Iterator[None]:
-    """One writer at a time for ``current`` and ``history.json``."""
+    """One writer at a time for ``current`` and ``history.json``: a lock on the models folder
+    itself, so no lock file is left beside the models."""
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock, the switch itself is still atomic
         yield
         return
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def current_version(models_root: str | Path) -> str | None:
@@ -861,6 +863,8 @@ def rollback(models_root: str | Path) -> str:
         When the history holds no earlier version, or that version no longer loads.
     """
     root = Path(models_root)
+    if not root.is_dir():
+        raise ModelError(f"{root}: no models folder there")
     with _locked(root):
         data = _history_now(root)
         history = data["history"]

@@ -406,6 +406,9 @@ def test_rollback_goes_back_one_version_at_a_time(root):
 def test_rollback_with_no_history_is_refused(tmp_path):
     with pytest.raises(ModelError, match="nothing to roll back to"):
         rollback(tmp_path)
+    with pytest.raises(ModelError, match="no models folder"):
+        rollback(tmp_path / "typo")
+    assert not (tmp_path / "typo").exists()
 
 
 def test_rollback_refuses_a_version_that_no_longer_loads(root):
