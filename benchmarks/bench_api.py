@@ -174,6 +174,18 @@ def run_load(
     return latencies, errors, time.perf_counter() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children, from /proc (Linux); 0 elsewhere."""
+    total = 0.0
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+    return total + sum(cpu_seconds(int(c)) for c in children)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
@@ -204,13 +216,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--activities", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class")
-    parser.add_argument("--concurrency", type=int, default=4, help="clients in the load phase")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="clients in the load phase (default: one per worker; more only measures queueing)",
+    )
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
     parser.add_argument("--max-requests", type=int, default=20_000)
     parser.add_argument("--limit", type=int, default=10, help="matches per request")
     parser.add_argument("--model", default=None, help="model folder (default: models/current)")
     parser.add_argument("--json", help="also write the figures here as JSON")
     args = parser.parse_args(argv)
+    args.concurrency = args.concurrency or args.workers
+    if hasattr(os, "getloadavg"):
+        load = os.getloadavg()[0]
+        print(f"load average before the run: {load:.2f} (other work on the machine skews figures)")
 
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         catalogue = Path(tmp) / "catalogue.json"
@@ -263,9 +284,17 @@ def main(argv: list[str] | None = None) -> int:
                 "one client (latency)",
                 *run_load(port, bodies, 1, args.duration / 4, args.max_requests),
             )
+            server_before, client_before = cpu_seconds(proc.pid), time.process_time()
             loaded = report(
                 f"{args.concurrency} clients (throughput)",
                 *run_load(port, bodies, args.concurrency, args.duration, args.max_requests),
+            )
+            served = loaded["requests"] + loaded["errors"]
+            server_ms = (cpu_seconds(proc.pid) - server_before) / served * 1000
+            client_ms = (time.process_time() - client_before) / served * 1000
+            print(
+                f"CPU per request: server {server_ms:.2f} ms (all workers), "
+                f"load-generating client {client_ms:.2f} ms, on {os.cpu_count()} cores"
             )
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
