@@ -41,6 +41,7 @@ from flask import (
     Response,
     current_app,
     g,
+    has_request_context,
     redirect,
     render_template,
     request,
@@ -235,8 +236,6 @@ def _problem_body(status: int, detail: str | None = None, **extra: Any) -> dict[
 
 
 def _in_request() -> bool:
-    from flask import has_request_context
-
     return has_request_context()
 
 
@@ -551,8 +550,27 @@ def _start_request() -> None:
     g.request_id = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
 
 
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    # Answers hold health data: never kept by a shared computer's browser or a proxy.
+    "Cache-Control": "no-store",
+    # Referral ids are in page addresses; an organiser's website must not see them.
+    "Referrer-Policy": "no-referrer",
+}
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'none'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+}
+
+
 def _finish_request(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id", "")
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if response.mimetype == "text/html":
+        for name, value in PAGE_HEADERS.items():
+            response.headers.setdefault(name, value)
     started = g.get("started")
     latency = (time.perf_counter() - started) * 1000 if started else None
     version = g.get("model_version")
@@ -1206,6 +1224,17 @@ def _flag(value: Any) -> bool:
     return bool(value)
 
 
+def _positive(value: Any, name: str, kind: type, zero: bool = False) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < 0 or (number == 0 and not zero) or not math.isfinite(number):
+        what = "a whole number of bytes" if kind is int else "a number of seconds"
+        raise ValueError(f"{name}: expected {what} greater than 0")
+    return number
+
+
 def _setup_logging() -> None:
     """Logs to stderr when nothing else (gunicorn, pytest) has set logging up."""
     if log.level == logging.NOTSET:
@@ -1229,7 +1258,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
     cfg = app.config
     _setup_logging()
-    cfg["MAX_CONTENT_LENGTH"] = int(cfg["MATCHER_MAX_BODY"])
+    cfg["MAX_CONTENT_LENGTH"] = _positive(cfg["MATCHER_MAX_BODY"], "MATCHER_MAX_BODY", int)
+    check_seconds = _positive(
+        cfg["MATCHER_MODEL_CHECK_SECONDS"], "MATCHER_MODEL_CHECK_SECONDS", float, zero=True
+    )
     app.json.sort_keys = False
     app.json.ensure_ascii = False
 
@@ -1238,9 +1270,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     database_url = cfg["MATCHER_DATABASE_URL"] or (
         f"sqlite:///{Path(app.instance_path) / 'matcher.sqlite3'}"
     )
-    models = ModelHolder(
-        catalogue, cfg["MATCHER_MODEL_DIR"], float(cfg["MATCHER_MODEL_CHECK_SECONDS"])
-    )
+    models = ModelHolder(catalogue, cfg["MATCHER_MODEL_DIR"], check_seconds)
     store = Store(str(database_url))
     app.extensions["matcher"] = Service(catalogue, models, store, _keys(cfg["MATCHER_API_KEYS"]))
     app.extensions["matcher.openapi"] = build_openapi()

@@ -716,3 +716,26 @@ def test_runs_under_gunicorn(tmp_path, catalogue):
     assert "Booting worker" in text
     assert geo.normalise_postcode(PROFILE["location"]["postcode"]) not in text
     assert PROFILE["interests"] not in text
+
+
+# --- headers --------------------------------------------------------------------------------------
+
+
+def test_pages_and_answers_are_never_cached_and_never_leak_the_address(client):
+    for r in (client.get("/"), client.post("/v1/match", json={"profile": {}}),
+              client.get("/nope")):  # fmt: skip
+        assert r.headers["Cache-Control"] == "no-store"
+        assert r.headers["Referrer-Policy"] == "no-referrer"
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+    page = client.get("/")
+    assert "script-src 'none'" in page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [("MATCHER_MAX_BODY", "1MB"), ("MATCHER_MAX_BODY", 0), ("MATCHER_MODEL_CHECK_SECONDS", "-1")],
+)
+def test_bad_settings_are_named(tmp_path, catalogue, setting, value):
+    with pytest.raises(ValueError, match=setting):
+        make_app(tmp_path, catalogue, **{setting: value})

@@ -164,8 +164,10 @@ def test_readable_on_a_phone(server, browser, tmp_path):
         page.get_by_role("button", name="Find activities").click()
         page.get_by_role("heading", name="Suggestions").wait_for()
         # The browser lands on the suggestions, not back at the top of the long form.
-        top = page.evaluate("document.getElementById('results').getBoundingClientRect().top")
-        assert -2 <= top < 740
+        assert page.url.endswith("/#results")
+        page.wait_for_function(
+            "Math.abs(document.getElementById('results').getBoundingClientRect().top) < 740"
+        )
         width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert width[0] <= width[1], "the page scrolls sideways on a phone"
         size = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
