@@ -739,3 +739,44 @@ def test_pages_and_answers_are_never_cached_and_never_leak_the_address(client):
 def test_bad_settings_are_named(tmp_path, catalogue, setting, value):
     with pytest.raises(ValueError, match=setting):
         make_app(tmp_path, catalogue, **{setting: value})
+
+
+def test_real_model_folders_swap_and_a_tampered_one_is_refused(tmp_path, catalogue, caplog):
+    """With matcher.artifacts' own folders: serve v1, switch to v2, then a v3 whose model file
+    no longer matches its card's SHA-256 is refused and v2 keeps serving."""
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from matcher.artifacts import MODEL_FILE, save_model, set_current
+    from matcher.features import COLUMN, FEATURES
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, len(FEATURES)))
+    y = (X[:, COLUMN["need_listed"]] + rng.normal(size=400) > 0).astype(int)
+    booster = HistGradientBoostingClassifier(max_iter=5, max_leaf_nodes=4).fit(X, y)
+    root = tmp_path / "models"
+    card = {"metrics": {"auc": {"model": 0.7}}, "gate": {"passed": True}}
+    for version in ("v1", "v2", "v3"):
+        evidence = {"act-00000": (0.4, 10.0)}
+        save_model(booster, evidence, card, root, version, reference=np.zeros(len(FEATURES)))
+    set_current(root, "v1")
+    caplog.set_level(logging.INFO, logger="matcher.api")
+    app = make_app(tmp_path, catalogue, MATCHER_MODEL_DIR=str(root / "current"),
+                   MATCHER_MODEL_CHECK_SECONDS=0)  # fmt: skip
+    c = app.test_client()
+    assert _version(c) == "v1"
+    served = c.get("/v1/model").get_json()
+    assert served["trained"] is True and served["kind"] == "trained"
+    assert served["metrics"] == {"auc": {"model": 0.7}}
+
+    set_current(root, "v2")
+    assert _version(c) == "v2"
+
+    model = root / "v3" / MODEL_FILE
+    blob = bytearray(model.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    model.write_bytes(bytes(blob))
+    point_current(root, "v3")  # a bad deploy, past set_current's own check
+    assert _version(c) == "v2"
+    refused = [r.getMessage() for r in caplog.records if "model_refused" in r.getMessage()]
+    assert refused and "checksum" in refused[-1]
