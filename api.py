@@ -57,6 +57,7 @@ from matcher.catalogue import Catalogue
 from matcher.cli import default_catalogue
 from matcher.contract import (
     ACCESSIBILITY,
+    DAY_PARTS,
     DAYS,
     NEEDS,
     PARTS,
@@ -726,7 +727,7 @@ def _activity_out(catalogue: Catalogue, i: int, distance_km: float | None = None
 
 def search_activities(catalogue: Catalogue, q: ActivityQuery) -> dict[str, Any]:
     """Open Referral-style directory search: active activities, filtered, then paged."""
-    keep = np.array([a.status == "active" for a in catalogue.activities], dtype=bool)
+    keep = catalogue.active.copy()
     order: np.ndarray | None = None
     distance = None
     if q.proximity is not None and q.postcode is None:
@@ -747,11 +748,10 @@ def search_activities(catalogue: Catalogue, q: ActivityQuery) -> dict[str, Any]:
         if order is None:
             order = np.lexsort((np.arange(len(relevance)), -relevance))
     if q.need is not None:
-        keep &= np.array([q.need in catalogue.needs_of(i)[0] for i in range(len(catalogue))])
+        keep &= serves_need(catalogue, q.need)
     if q.day is not None:
-        keep &= np.array(
-            [any(s.day == q.day for s in a.sessions) for a in catalogue.activities], dtype=bool
-        )
+        columns = [k for k, slot in enumerate(DAY_PARTS) if slot.startswith(f"{q.day}_")]
+        keep &= catalogue.slots[:, columns].any(axis=1)
     if order is None:
         order = np.arange(len(catalogue))
     found = order[keep[order]]
@@ -773,6 +773,14 @@ def search_activities(catalogue: Catalogue, q: ActivityQuery) -> dict[str, Any]:
         "empty": not contents,
         "contents": contents,
     }
+
+
+def serves_need(catalogue: Catalogue, need: str) -> np.ndarray:
+    """Which activities help with ``need``, as :meth:`Catalogue.needs_of` says (listed needs,
+    else the inferred ones), for the whole catalogue at once."""
+    k = NEEDS.index(need)
+    listed = catalogue.needs_listed
+    return np.where(listed.any(axis=1), listed[:, k] > 0, catalogue.needs_inferred[:, k] > 0)
 
 
 def _distances(catalogue: Catalogue, lat: float, lon: float) -> np.ndarray:

@@ -780,3 +780,9 @@ def test_real_model_folders_swap_and_a_tampered_one_is_refused(tmp_path, catalog
     assert _version(c) == "v2"
     refused = [r.getMessage() for r in caplog.records if "model_refused" in r.getMessage()]
     assert refused and "checksum" in refused[-1]
+
+
+@pytest.mark.parametrize("need", NEEDS)
+def test_the_need_filter_agrees_with_needs_of(catalogue, need):
+    mask = api.serves_need(catalogue, need)
+    assert list(mask) == [need in catalogue.needs_of(i)[0] for i in range(len(catalogue))]
