@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 
 import pytest
@@ -23,6 +24,7 @@ import api
 from matcher import geo
 from matcher.cli import main as cli_main
 from matcher.contract import NEEDS, parse_profile
+from matcher.store import Store
 
 pytest_plugins = ["conftest_api"]  # the app, client and catalogue fixtures
 
@@ -683,11 +685,12 @@ def test_runs_under_gunicorn(tmp_path, catalogue):
         "MATCHER_MODEL_DIR": str(tmp_path / "none"),
     }
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115  (a file: a pipe could fill up)
     proc = subprocess.Popen(
         [gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "api:create_app()"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     try:
@@ -709,10 +712,30 @@ def test_runs_under_gunicorn(tmp_path, catalogue):
         )
         with urllib.request.urlopen(request, timeout=5) as r:
             assert r.status == 200 and "matches" in json.load(r)
+
+        # Both workers writing referrals at once lose none.
+        def refer(k: int) -> str:
+            body = {"profile": {**PROFILE, "id": f"p-{k}"}, "activity_id": catalogue.ids[k % 30]}
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/referrals",
+                method="POST",
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(req, timeout=30) as r:
+                assert r.status == 201
+                return json.load(r)["referral_id"]
+
+        with ThreadPoolExecutor(6) as pool:
+            made = list(pool.map(refer, range(60)))
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=30)
-    text = out.decode()
+        proc.wait(timeout=30)
+        log.close()
+    stored = {r.id: r for r in Store(env["MATCHER_DATABASE_URL"]).referrals()}
+    assert set(made) == set(stored) and len(made) == 60
+    assert {r.profile["id"] for r in stored.values()} == {f"p-{k}" for k in range(60)}
+    text = (tmp_path / "gunicorn.log").read_text()
     assert "Booting worker" in text
     assert geo.normalise_postcode(PROFILE["location"]["postcode"]) not in text
     assert PROFILE["interests"] not in text
