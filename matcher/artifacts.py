@@ -349,6 +349,21 @@ def _plain(value: Any) -> bool:
 # --- loading ----------------------------------------------------------------------------------
 
 
+def update_card(folder: str | Path, **fields: Any) -> dict[str, Any]:
+    """Add fields (metrics, the gate's decision) to a saved model's card and return the card.
+
+    The model's own fields (version, features, checksum) cannot be changed this way."""
+    folder = Path(folder)
+    card = _read_card(folder)
+    fixed = {"version", "features", "model_sha256", "model_file", "format"} & set(fields)
+    if fixed:
+        raise ValueError(f"update_card cannot change {', '.join(sorted(fixed))}")
+    card.update(fields)
+    text = json.dumps(_json_ready(card), indent=2, ensure_ascii=False, allow_nan=False)
+    _write_atomic(folder / CARD_FILE, (text + "\n").encode("utf-8"))
+    return card
+
+
 def _read_card(folder: Path) -> dict[str, Any]:
     path = folder / CARD_FILE
     try:

@@ -60,7 +60,7 @@ def clean_html(text: str | None) -> str:
 
 # --- words ----------------------------------------------------------------------------------
 
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"[a-z0-9]*[a-z][a-z0-9]*")  # bare numbers (times, prices) say nothing of topic
 _STOP = frozenset(
     "a an and are as at be by for from has have i in is it its of on or our the their there "
     "this to was we were will with you your who which what when where can all any also into "
@@ -70,18 +70,18 @@ _STOP = frozenset(
 
 
 def stem(word: str) -> str:
-    """A deliberately light stemmer: plural and -ing endings, so 'walks'/'walking' meet 'walk'."""
+    """A deliberately light stemmer: plural, then -ing, so 'walks', 'walking' and 'walk' meet
+    (and 'mornings' meets 'morning')."""
     if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
+        word = word[:-3] + "y"
+    elif len(word) > 5 and word.endswith(("sses", "zzes")):
+        word = word[:-2]  # classes -> class, quizzes -> quizz
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
     if len(word) > 5 and word.endswith("ing"):
         word = word[:-3]
         if len(word) > 2 and word[-1] == word[-2] and word[-1] not in "aeiouls":
             word = word[:-1]  # swimming -> swim, knitting -> knit
-        return word
-    if len(word) > 5 and word.endswith("sses"):
-        return word[:-2]  # classes -> class
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
     return word
 
 
@@ -99,17 +99,17 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "gardening": ("garden", "gardening", "gardener", "allotment", "grow veg", "growing",
                   "horticulture", "horticultural", "green fingers", "vegetables", "plants",
                   "planting", "plot", "flowers", "community garden", "polytunnel"),
-    "singing": ("sing", "singing", "choir", "choral", "vocal", "sing along", "singalong",
+    "singing": ("karaoke", "sing song", "sing", "singing", "choir", "choral", "vocal", "sing along", "singalong",
                 "harmony", "songs", "singers"),
     "music": ("music", "musical", "ukulele", "guitar", "band", "instrument", "drumming",
               "drum", "orchestra", "songs", "piano"),
     "walking": ("walk", "walking", "walkers", "ramble", "rambling", "rambler", "hike", "hiking",
                 "nordic walking", "stroll", "health walk"),
-    "gentle exercise": ("tai chi", "qigong", "chair exercise", "seated exercise", "chair yoga",
+    "gentle exercise": ("keep mobile", "keeping mobile", "tai chi", "qigong", "chair exercise", "seated exercise", "chair yoga",
                         "chair based", "gentle exercise", "gentle movement", "strength and balance",
                         "pilates", "stretching", "falls prevention", "low impact", "gentle yoga",
                         "mobility"),
-    "exercise": ("exercise", "fitness", "gym", "workout", "keep fit", "circuits", "aerobics",
+    "exercise": ("weights", "work out", "working out", "fitter", "get fit", "exercise", "fitness", "gym", "workout", "keep fit", "circuits", "aerobics",
                  "get moving", "physical activity"),
     "yoga": ("yoga",),
     "tai chi": ("tai chi", "qigong"),
@@ -117,33 +117,33 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
                 "belly dancing"),
     "swimming": ("swim", "swimming", "aqua", "pool", "aquafit"),
     "cycling": ("cycle", "cycling", "bike", "biking", "bicycle"),
-    "sport": ("football", "netball", "cricket", "bowls", "badminton", "table tennis", "sport",
+    "sport": ("darts", "snooker", "football", "netball", "cricket", "bowls", "badminton", "table tennis", "sport",
               "sports", "walking football", "tennis", "golf", "kickboxing", "taekwondo"),
     "running": ("run", "running", "parkrun", "jog", "jogging", "couch to 5k"),
-    "art": ("art", "arts", "painting", "paint", "drawing", "sketching", "watercolour",
+    "art": ("arty", "doodle", "doodling", "art", "arts", "painting", "paint", "drawing", "sketching", "watercolour",
             "creative", "pottery", "artist"),
-    "crafts": ("craft", "crafts", "crafting", "knit", "knitting", "crochet", "sewing", "natter",
+    "crafts": ("cross stitch", "embroidery", "craft", "crafts", "crafting", "knit", "knitting", "crochet", "sewing", "natter",
                "quilting", "needlework", "making"),
     "woodwork": ("woodwork", "shed", "mens shed", "diy", "tools", "repair", "carpentry",
                  "tinkering", "fixing"),
     "cooking": ("cook", "cooking", "baking", "bake", "recipe", "recipes", "kitchen"),
     "eating together": ("lunch", "lunch club", "meal", "meals", "dinner", "breakfast", "cafe",
                         "cuppa", "tea and cake", "coffee morning", "community cafe"),
-    "reading": ("read", "reading", "book", "books", "book club", "library", "poetry", "writing",
+    "reading": ("novel", "novels", "read", "reading", "book", "books", "book club", "library", "poetry", "writing",
                 "storytelling", "creative writing"),
-    "history": ("history", "heritage", "museum", "local history"),
+    "history": ("family tree", "genealogy", "history", "heritage", "museum", "local history"),
     "photography": ("photo", "photography", "camera", "photographs"),
-    "nature": ("nature", "wildlife", "conservation", "outdoors", "outdoor", "green space",
+    "nature": ("fresh air", "nature", "wildlife", "conservation", "outdoors", "outdoor", "green space",
                "park", "woodland", "birdwatching", "countryside"),
-    "company": ("chat", "company", "companionship", "friends", "friendship", "meet people",
+    "company": ("out of the house", "someone to talk to", "chat", "company", "companionship", "friends", "friendship", "meet people",
                 "social", "sociable", "natter", "befriend", "befriending", "get together",
                 "coffee morning", "talk", "talking"),
     "volunteering": ("volunteer", "volunteering", "give back", "help out", "helping others"),
     "computers": ("computer", "computers", "internet", "tablet", "smartphone", "email", "ipad",
                   "laptop", "digital", "get online", "it skills"),
-    "games": ("games", "bingo", "quiz", "cards", "chess", "dominoes", "board games", "puzzles"),
+    "games": ("quizzes", "crossword", "crosswords", "games", "bingo", "quiz", "cards", "chess", "dominoes", "board games", "puzzles"),
     "faith": ("church", "faith", "mosque", "prayer", "spiritual", "temple", "gurdwara"),
-    "drama": ("drama", "theatre", "acting", "play", "plays", "amateur dramatics"),
+    "drama": ("am dram", "drama", "theatre", "acting", "play", "plays", "amateur dramatics"),
     "learning": ("course", "courses", "class", "classes", "learn", "learning", "education",
                  "english", "esol", "maths", "qualification", "lessons"),
     "mindfulness": ("mindfulness", "meditation", "relaxation", "relax", "calm", "breathing"),

@@ -81,15 +81,6 @@ def monotonic_constraints() -> np.ndarray:
     return np.array([MONOTONE.get(name, 0) for name in FEATURES])
 
 
-@dataclass
-class Fitted:
-    model: CalibratedClassifierCV
-    evidence: Evidence
-    reference: np.ndarray  # a typical row (medians), for per-feature contributions
-    n_iter: int
-    seconds: float
-
-
 def fit(
     X_train: np.ndarray,
     y_train: np.ndarray,

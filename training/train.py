@@ -1,0 +1,258 @@
+"""``python -m training.train``: learn the ranking model from uptake, evaluate it against the
+baselines and the current model on later data, gate it, and write a versioned model folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from matcher.artifacts import load_model, save_model, set_current, update_card
+from matcher.catalogue import Catalogue
+from matcher.errors import MatcherError, ModelError
+from matcher.features import FEATURES
+from matcher.scorer import Scorer
+
+from .evaluate import evaluate_uptake, evaluate_world
+from .fit import (
+    evidence_from,
+    feature_matrix,
+    fit,
+    out_of_fold_evidence,
+)
+from .uptake import UptakeData, load_uptake
+
+# The gate compares the model as served (with the variety re-rank) on this metric.
+GATE_METRIC_WORLD = "expected_uptake_at_5"
+GATE_METRIC_LOGS = "recall_at_5"
+GATE_BASELINES = ("cold_start", "directory", "nearest", "random")
+DEFAULT_MARGIN = 0.02  # relative: beat each by 2%
+
+
+@dataclass
+class Split:
+    """Rows by time: fit on ``train``, stop early and calibrate on ``valid`` (later), evaluate
+    and gate on ``test`` (latest; empty when a simulated world supplies held-out truth)."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+
+    def sizes(self) -> dict[str, int]:
+        return {k: int(v.sum()) for k, v in vars(self).items()}
+
+
+def time_split(dates: np.ndarray, valid_share: float, test_share: float) -> Split:
+    """Cut at whole days so that one day's referrals are never on both sides of a cut."""
+    ordered = np.sort(dates)
+    n = len(ordered)
+
+    def cut(share: float) -> np.datetime64:
+        return ordered[min(n - 1, int(n * (1.0 - share)))]
+
+    test = dates >= cut(test_share) if test_share > 0 else np.zeros(n, dtype=bool)
+    valid = (dates >= cut(test_share + valid_share)) & ~test
+    train = ~valid & ~test
+    if not train.any() or not valid.any():
+        raise MatcherError(
+            "the uptake spans too few days to hold out a later slice for validation"
+        )
+    return Split(train, valid, test)
+
+
+def gate(
+    results: dict[str, Any], current: dict[str, Any] | None, metric: str, margin: float
+) -> dict[str, Any]:
+    """The new model replaces the current one only if, as served, it beats the current model
+    and every baseline by ``margin`` (relative) on ``metric`` and breaks no hard need."""
+    rankers = results["rankers"]
+    new = rankers["model"][metric]
+    rivals = {name: rankers[name][metric] for name in GATE_BASELINES if name in rankers}
+    if current is not None:
+        rivals["current_model"] = current["rankers"]["model"][metric]
+    reasons = []
+    for name, value in rivals.items():
+        if not new >= value * (1 + margin):
+            reasons.append(f"{metric} {new:.4f} does not beat {name} ({value:.4f}) by {margin:.0%}")
+    if results.get("violations", 0):
+        reasons.append(f"{results['violations']} suggestions broke a hard need")
+    return {
+        "metric": metric,
+        "margin": margin,
+        "model": new,
+        "rivals": rivals,
+        "accepted": not reasons,
+        "reasons": reasons or ["beats the current model and every baseline"],
+    }
+
+
+def train(
+    catalogue_path: str | Path,
+    uptake_path: str | Path,
+    out: str | Path,
+    *,
+    world: str | Path | None = None,
+    margin: float = DEFAULT_MARGIN,
+    valid_share: float = 0.15,
+    test_share: float = 0.15,
+    seed: int = 0,
+    version: str | None = None,
+    report: bool = True,
+    log: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True),
+) -> dict[str, Any]:
+    """The whole job; returns the model card. See the module docstring."""
+    started = time.perf_counter()
+    catalogue = Catalogue.load(catalogue_path)
+    log(catalogue.report.summary())
+    data = load_uptake(uptake_path, catalogue, log=_Writer(log))
+    split = time_split(data.dates, valid_share, 0.0 if world else test_share)
+    log(f"split by date: {split.sizes()}")
+
+    log("building features (the serving feature builder) …")
+    t0 = time.perf_counter()
+    X = feature_matrix(catalogue, data.profiles, data.profile_index, data.activity)
+    y = data.outcome.astype(int)
+    log(f"  {X.shape[0]} rows × {X.shape[1]} features in {time.perf_counter() - t0:.1f} s")
+
+    known = ~split.test  # what the model may learn from; the test slice stays unseen
+    prior = float(y[split.train].mean())
+    groups = np.unique([r.referral_id for r in data.records], return_inverse=True)[1]
+    evidence_columns = [FEATURES.index("activity_uptake_rate"),
+                        FEATURES.index("activity_uptake_count")]  # fmt: skip
+    X[np.ix_(split.train, evidence_columns)] = out_of_fold_evidence(
+        data.activity[split.train], y[split.train], groups[split.train], len(catalogue), prior
+    )
+    past = evidence_from(data.activity[split.train], y[split.train], len(catalogue), prior)
+    later = split.valid | split.test
+    X[later, evidence_columns[0]] = past.rate[data.activity[later]]
+    X[later, evidence_columns[1]] = past.count[data.activity[later]]
+
+    log("fitting …")
+    t0 = time.perf_counter()
+    model, n_iter = fit(X[split.train], y[split.train], X[split.valid], y[split.valid],
+                        seed=seed, log=log)  # fmt: skip
+    fit_seconds = time.perf_counter() - t0
+    served = evidence_from(data.activity[known], y[known], len(catalogue), prior)
+    with warnings.catch_warnings():  # a feature missing everywhere has no median: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        reference = np.nanmedian(X[split.train], axis=0)
+
+    version = version or datetime.now(timezone.utc).strftime("v%Y%m%d-%H%M%S")
+    card = {
+        "data": data.report.to_dict(),
+        "training": {
+            "catalogue": str(catalogue_path),
+            "uptake": str(uptake_path),
+            "split": split.sizes(),
+            "boosting_rounds": n_iter,
+            "fit_seconds": round(fit_seconds, 1),
+            "seed": seed,
+        },
+    }
+    folder = save_model(model, (catalogue.ids, served.rate, served.count), card, out, version,
+                        reference=reference, prior=prior)  # fmt: skip
+    log(f"wrote {folder}")
+    scorer = load_model(folder)  # what is evaluated is exactly what was written
+
+    log("evaluating against the baselines …")
+    results = _evaluate(catalogue, data, split, scorer, world, seed)
+    current = _current_results(out, version, catalogue, data, split, world, seed, log)
+    metric = GATE_METRIC_WORLD if world else GATE_METRIC_LOGS
+    decision = gate(results, current, metric, margin)
+    card = update_card(folder, metrics=results, gate=decision)
+    if decision["accepted"]:
+        set_current(out, version)
+        log(f"gate: accepted; {Path(out) / 'current'} now points at {version}")
+    else:
+        log(f"gate: kept aside ({'; '.join(decision['reasons'])})")
+    if report:
+        from .report import write_report
+
+        page = write_report(folder, card, results, model, X[split.valid], y[split.valid])
+        log(f"report: {page}")
+    log(f"done in {time.perf_counter() - started:.1f} s")
+    return card
+
+
+def _evaluate(
+    catalogue: Catalogue,
+    data: UptakeData,
+    split: Split,
+    scorer: Scorer,
+    world: str | Path | None,
+    seed: int,
+) -> dict[str, Any]:
+    if world:
+        return evaluate_world(world, scorer, seed=seed)
+    test_records = [r for r, keep in zip(data.records, split.test, strict=True) if keep]
+    return evaluate_uptake(catalogue, test_records, scorer, later_share=1.0, seed=seed)
+
+
+def _current_results(out, version, catalogue, data, split, world, seed, log):
+    """The serving model's results on the same data, or None when there is none."""
+    current = Path(out) / "current"
+    if not current.exists() or current.resolve().name == version:
+        return None
+    try:
+        scorer = load_model(current)
+    except ModelError as exc:
+        log(f"the current model does not load ({exc}); gating against the baselines only")
+        return None
+    log(f"evaluating the current model {scorer.version} on the same data …")
+    return _evaluate(catalogue, data, split, scorer, world, seed)
+
+
+class _Writer:
+    """A file-like adapter so the uptake loader's summary goes through ``log``."""
+
+    def __init__(self, log: Callable[[str], None]):
+        self._log = log
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            self._log(text.rstrip("\n"))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train",
+        description="Train the ranking model on uptake records, evaluate it against the "
+        "baselines on later data, and gate it into OUT/current.",
+    )
+    parser.add_argument("--catalogue", required=True, help="catalogue the uptake refers to")
+    parser.add_argument("--uptake", required=True, help="uptake records, JSON Lines or CSV")
+    parser.add_argument("--out", required=True, help="models folder (versions + current)")
+    parser.add_argument("--world", help="a simulated world (training.simulate) to evaluate on")
+    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                        help="relative margin the model must beat every rival by (0.02)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--version", help="version name (default: vYYYYmmdd-HHMMSS, UTC)")
+    parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    parser.add_argument("--json", action="store_true", help="print the model card as JSON")
+    args = parser.parse_args(argv)
+    try:
+        card = train(args.catalogue, args.uptake, args.out, world=args.world, margin=args.margin,
+                     seed=args.seed, version=args.version, report=not args.no_report)  # fmt: skip
+    except MatcherError as exc:
+        print(f"training: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(card, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
