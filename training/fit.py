@@ -93,6 +93,15 @@ def fit(
     """A monotone HistGradientBoosting classifier stopped early on the later validation slice,
     then Platt-calibrated on that slice (sigmoid keeps the ranking; isotonic would tie it)."""
     start = time.perf_counter()
+    # A feature never known in the training rows (cost in a feed that lists none, say) is
+    # constant to the trees; scikit-learn cannot bin an all-NaN column, so it becomes 0.
+    empty = np.isnan(X_train).all(axis=0)
+    if empty.any():
+        X_train, X_valid = X_train.copy(), X_valid.copy()
+        X_train[:, empty] = 0.0
+        X_valid[:, empty] = 0.0
+        log("never known in training, so not learned from: "
+            + ", ".join(np.array(FEATURES)[empty]))  # fmt: skip
     booster = HistGradientBoostingClassifier(
         learning_rate=0.08,
         max_iter=400,
