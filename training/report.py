@@ -72,6 +72,7 @@ def _groups(path: Path, results: dict[str, Any], metric: str) -> list[list[str]]
     rows, labels, model_v, base_v = [], [], [], []
     for group, values in results.get("groups", {}).items():
         for value, entry in values.items():
+
             def val(name: str, entry=entry) -> float:
                 item = entry.get(name)
                 return float(item[metric] if isinstance(item, dict) else item)
@@ -163,33 +164,40 @@ def write_report(
     data = card.get("data", {})
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>Model {html.escape(card['version'])}</title>
+<title>Model {html.escape(card["version"])}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}
 table{{border-collapse:collapse;margin:1rem 0}}td,th{{border:1px solid #ccc;padding:.25rem .5rem;
 text-align:left}}img{{max-width:100%;display:block;margin:1rem 0}}
 .accepted{{color:#0a6d2c}}.rejected{{color:#a31515}}</style></head><body>
-<h1>Model {html.escape(card['version'])}</h1>
-<p>Trained {html.escape(str(card.get('trained_at', '')))} on
-{html.escape(str(data.get('kept', '?')))} uptake rows
-({html.escape(str(data.get('first_date')))} to {html.escape(str(data.get('last_date')))}).
-Split by date: {html.escape(json.dumps(card.get('training', {}).get('split', {})))}.</p>
-<h2 class="{'accepted' if gate.get('accepted') else 'rejected'}">Gate:
-{'accepted' if gate.get('accepted') else 'kept aside'}</h2>
-<ul>{''.join(f'<li>{html.escape(r)}</li>' for r in gate.get('reasons', []))}</ul>
+<h1>Model {html.escape(card["version"])}</h1>
+<p>Trained {html.escape(str(card.get("trained_at", "")))} on
+{html.escape(str(data.get("kept", "?")))} uptake rows
+({html.escape(str(data.get("first_date")))} to {html.escape(str(data.get("last_date")))}).
+Split by date: {html.escape(json.dumps(card.get("training", {}).get("split", {})))}.</p>
+<h2 class="{"accepted" if gate.get("accepted") else "rejected"}">Gate:
+{"accepted" if gate.get("accepted") else "kept aside"}</h2>
+<ul>{"".join(f"<li>{html.escape(r)}</li>" for r in gate.get("reasons", []))}</ul>
 <h2>Against the baselines</h2>
-<p>Evaluated on {'held-out simulated patients against their true attendance probabilities'
-if 'oracle' in results['rankers'] else 'the latest slice of the uptake log (recall@5)'};
+<p>Evaluated on {
+        "held-out simulated patients against their true attendance probabilities"
+        if "oracle" in results["rankers"]
+        else "the latest slice of the uptake log (recall@5)"
+    };
 "model" is as served, with the variety re-rank.</p>
-{_table(['ranker', metric, 'share of oracle', 'NDCG@10', 'Brier', 'coverage', 'violations'],
-        metric_rows)}
+{
+        _table(
+            ["ranker", metric, "share of oracle", "NDCG@10", "Brier", "coverage", "violations"],
+            metric_rows,
+        )
+    }
 <img src="metrics.png" alt="Bar chart of {html.escape(metric)} for the model and each baseline">
 <h2>Calibration</h2>
 <img src="calibration.png" alt="Reliability curve: predicted chance against observed rate">
 <h2>By group</h2>
-{_table(['group', 'value', 'n', 'model', 'best baseline'], group_rows)}
+{_table(["group", "value", "n", "model", "best baseline"], group_rows)}
 <img src="groups.png" alt="The model and the best baseline per group">
 <h2>What the model relies on</h2>
-{_table(['feature', 'importance'], [[n, f'{v:.4f}'] for n, v in pairs])}
+{_table(["feature", "importance"], [[n, f"{v:.4f}"] for n, v in pairs])}
 <img src="importance.png" alt="Permutation importance of the features">
 </body></html>
 """

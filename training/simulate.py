@@ -944,7 +944,10 @@ def build_world(seed: int, n_activities: int = 600, params: WorldParams | None =
     stream = np.random.SeedSequence(seed).spawn(6)[0]
     town = list(TOWNS)[seed % len(TOWNS)]
     places = town_places(town)
-    records = generate_catalogue(n_activities, seed=int(stream.generate_state(1)[0]), places=places)
+    # World-specific ids, so a model trained here never lends its per-activity evidence to an
+    # unrelated catalogue's "act-00042" (the demo catalogue's ids, say).
+    records = generate_catalogue(n_activities, seed=int(stream.generate_state(1)[0]),
+                                 places=places, id_prefix=f"w{seed}-act-")  # fmt: skip
     catalogue = Catalogue.from_records(records, source=f"simulated {town}")
     if len(catalogue) != len(records):
         raise RuntimeError("the synthetic catalogue has invalid records")

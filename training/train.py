@@ -63,9 +63,7 @@ def time_split(dates: np.ndarray, valid_share: float, test_share: float) -> Spli
     valid = (dates >= cut(test_share + valid_share)) & ~test
     train = ~valid & ~test
     if not train.any() or not valid.any():
-        raise MatcherError(
-            "the uptake spans too few days to hold out a later slice for validation"
-        )
+        raise MatcherError("the uptake spans too few days to hold out a later slice for validation")
     return Split(train, valid, test)
 
 
@@ -236,8 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uptake", required=True, help="uptake records, JSON Lines or CSV")
     parser.add_argument("--out", required=True, help="models folder (versions + current)")
     parser.add_argument("--world", help="a simulated world (training.simulate) to evaluate on")
-    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
-                        help="relative margin the model must beat every rival by (0.02)")
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=DEFAULT_MARGIN,
+        help="relative margin the model must beat every rival by (0.02)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--version", help="version name (default: vYYYYmmdd-HHMMSS, UTC)")
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
