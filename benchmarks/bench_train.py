@@ -23,9 +23,22 @@ from pathlib import Path
 def run(size: int, work: Path) -> dict:
     world = work / f"world-{size}"
     if not (world / "uptake.jsonl").exists():
-        subprocess.run([sys.executable, "-m", "training.simulate", "--out", str(world),
-                        "--seed", "0", "--referrals", str(size)],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "training.simulate",
+                "--out",
+                str(world),
+                "--seed",
+                "0",
+                "--referrals",
+                str(size),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     models = work / f"models-{size}"
     command = [sys.executable, "-m", "training.train", "--catalogue", str(world / "catalogue.json"),
                "--uptake", str(world / "uptake.jsonl"), "--world", str(world),

@@ -140,9 +140,19 @@ def test_end_to_end_writes_a_gated_model_with_card_and_report(trained):
 
 def test_rank_uses_the_trained_model(trained, tmp_path, capsys):
     world = trained["world"]
-    code = cli.main(["rank", "--catalogue", str(world / "catalogue.json"),
-                     "--model", str(trained["models"] / "v1"),
-                     "--profiles", str(world / "heldout_profiles.jsonl"), "--top", "5"])  # fmt: skip
+    code = cli.main(
+        [
+            "rank",
+            "--catalogue",
+            str(world / "catalogue.json"),
+            "--model",
+            str(trained["models"] / "v1"),
+            "--profiles",
+            str(world / "heldout_profiles.jsonl"),
+            "--top",
+            "5",
+        ]
+    )
     assert code == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 40
