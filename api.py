@@ -25,6 +25,7 @@ import math
 import os
 import re
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -1338,5 +1339,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 2,
         def load(self) -> Flask:
             return create_app(overrides)
 
+    shown = f"[{host}]" if ":" in host else host
+    print(f"Link-worker page: http://{shown}:{port}/  (JSON API under /v1, described at "
+          f"/openapi.json; Ctrl-C stops)", file=sys.stderr, flush=True)  # fmt: skip
     _Server().run()
     return 0
