@@ -100,7 +100,11 @@ class Matcher:
         if len(idx) == 0 or n <= 0:
             return []
         order = self._order(person, idx, scores, n, variety)
-        return [self._match(person, idx[k], scores[k], X[k]) for k in order]
+        contributions = self.scorer.contributions(X[order])  # one batch for all reasons
+        return [
+            self._match(person, idx[k], scores[k], X[k], c)
+            for k, c in zip(order, contributions, strict=True)
+        ]
 
     def score(self, person: Person) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Allowed candidate positions, their scores and feature rows, best first."""
@@ -148,8 +152,9 @@ class Matcher:
             closest = np.maximum(closest, likeness[k])
         return chosen
 
-    def _match(self, person: Person, i: int, score: float, x: np.ndarray) -> Match:
-        contribution = self.scorer.contributions(x[None, :])[0]
+    def _match(
+        self, person: Person, i: int, score: float, x: np.ndarray, contribution: np.ndarray
+    ) -> Match:
         distance = x[COLUMN["distance_km"]]
         needs, inferred = self.catalogue.needs_of(i)
         return Match(
