@@ -288,7 +288,7 @@ def save_model(
     }
     import skops.io as sio
 
-    blob = sio.dumps(payload)
+    blob = sio.dumps(payload, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
     # Refuse now what loading would refuse later: types, tree structure, features.
     _check_payload(_deserialise(blob, f"model for {version}"), f"model for {version}")
 
