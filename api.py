@@ -1267,6 +1267,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
     cfg = app.config
     _setup_logging()
+    # One scoring thread per worker: requests score hundreds of rows, where starting OpenMP
+    # threads costs more than it saves, and workers already use the cores.
+    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+
+    threadpool_limits(limits=1, user_api="openmp")
     cfg["MAX_CONTENT_LENGTH"] = _positive(cfg["MATCHER_MAX_BODY"], "MATCHER_MAX_BODY", int)
     check_seconds = _positive(
         cfg["MATCHER_MODEL_CHECK_SECONDS"], "MATCHER_MODEL_CHECK_SECONDS", float, zero=True

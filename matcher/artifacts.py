@@ -38,7 +38,7 @@ import numpy as np
 
 from .catalogue import Catalogue
 from .errors import ModelError
-from .features import FEATURES
+from .features import COLUMN, FEATURES
 
 __all__ = [
     "CARD_FILE",
@@ -457,6 +457,21 @@ def _deserialise(blob: bytes, source: str) -> Any:
         ) from None
 
 
+def _platt(estimator: Any) -> tuple[Any, float, float] | None:
+    """``(booster, a, b)`` when the model is one booster under one sigmoid calibration, whose
+    chance is ``1 / (1 + exp(a * f + b))`` of the booster's decision ``f``; else None."""
+    from sklearn.calibration import CalibratedClassifierCV, _SigmoidCalibration
+
+    members = getattr(estimator, "calibrated_classifiers_", [])
+    if not isinstance(estimator, CalibratedClassifierCV) or len(members) != 1:
+        return None
+    calibrators = members[0].calibrators
+    if len(calibrators) != 1 or not isinstance(calibrators[0], _SigmoidCalibration):
+        return None
+    booster = _boosters(estimator)[0]
+    return booster, float(calibrators[0].a_), float(calibrators[0].b_)
+
+
 def _boosters(estimator: Any) -> list[Any]:
     """The gradient-boosted models that predict, inside whatever wraps them."""
     from sklearn.calibration import CalibratedClassifierCV
@@ -690,6 +705,7 @@ class TrainedScorer:
         self._count: np.ndarray = payload["uptake_count"]
         self._smooth = smooth
         self._boosters = _boosters(self.estimator)
+        self._platt = _platt(self.estimator)
         self.notes = list(notes)
 
     def __repr__(self) -> str:
@@ -727,27 +743,38 @@ class TrainedScorer:
         if len(X) == 0:
             return np.zeros(0)
         with self._threads(len(X)):
+            if self._platt is not None:
+                from scipy.special import expit  # as scikit-learn's sigmoid calibration
+
+                return expit(self._log_odds(X))
             return self.estimator.predict_proba(X)[:, 1]
 
     def _log_odds(self, X: np.ndarray) -> np.ndarray:
+        if self._platt is not None:  # the same numbers as predict_proba, without its wrappers
+            booster, a, b = self._platt
+            return -(a * booster.decision_function(X) + b)
         if self._smooth:
             p = np.clip(self.estimator.predict_proba(X)[:, 1], 1e-9, 1 - 1e-9)
             return np.log(p) - np.log1p(-p)
         return np.mean([b.decision_function(X) for b in self._boosters], axis=0)
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
+    def contributions(self, X: np.ndarray, features: Sequence[str] | None = None) -> np.ndarray:
         """Per row and feature, the log-odds the feature's value adds over the reference
-        row's value (0 where they agree). One batch of ``k × (n_features + 1)`` predictions."""
+        row's value (0 where they agree). One batch of ``k × (m + 1)`` predictions, where
+        ``m`` is the number of ``features`` asked for (default all; the rest are 0)."""
         X = self._rows(X)
         k, n = X.shape
         if k == 0:
             return np.zeros((0, n))
-        occluded = np.repeat(X, n, axis=0)
-        column = np.tile(np.arange(n), k)
-        occluded[np.arange(k * n), column] = self.reference[column]
-        with self._threads(k * (n + 1)):
+        wanted = np.arange(n) if features is None else np.array([COLUMN[f] for f in features])
+        m = len(wanted)
+        occluded = np.repeat(X, m, axis=0)
+        column = np.tile(wanted, k)
+        occluded[np.arange(k * m), column] = self.reference[column]
+        with self._threads(k * (m + 1)):
             z = self._log_odds(np.vstack([X, occluded]))
-        out = z[:k, None] - z[k:].reshape(k, n)
+        out = np.zeros((k, n))
+        out[:, wanted] = z[:k, None] - z[k:].reshape(k, m)
         same = (self.reference == X) | (np.isnan(X) & np.isnan(self.reference))
         out[same] = 0.0  # exactly: a feature at its reference value explains nothing
         return out

@@ -14,7 +14,7 @@ from .catalogue import Catalogue
 from .contract import Activity, Profile, parse_profile
 from .features import COLUMN, People, Person, build_features, prepare
 from .filters import allowed
-from .reasons import explain, money, when
+from .reasons import EXPLAINED, explain, money, when
 from .scorer import ColdStartScorer, Scorer
 
 # Variety, as shares of a candidate's score: a copy of a suggestion already chosen (text
@@ -25,6 +25,10 @@ from .scorer import ColdStartScorer, Scorer
 SIMILARITY_PENALTY = 0.5
 LIKENESS_FLOOR = 0.35
 NEW_NEED_BONUS = 0.15
+# At most this many allowed candidates are scored by a trained model; beyond it (thousands of
+# activities within reach) the cold-start score chooses which. Measured: the shipped
+# 212-tree model takes ~4 ms per 1,000 rows on one core.
+MAX_MODEL_CANDIDATES = 1000
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class Matcher:
     def __init__(self, catalogue: Catalogue, scorer: Scorer | None = None):
         self.catalogue = catalogue
         self.scorer: Scorer = scorer or ColdStartScorer()
+        self._first_stage = ColdStartScorer()
         self._evidence = self.scorer.evidence(catalogue)
 
     @property
@@ -100,7 +105,7 @@ class Matcher:
         if len(idx) == 0 or n <= 0:
             return []
         order = self._order(person, idx, scores, n, variety)
-        contributions = self.scorer.contributions(X[order])  # one batch for all reasons
+        contributions = self.scorer.contributions(X[order], EXPLAINED)  # one batch
         return [
             self._match(person, idx[k], scores[k], X[k], c)
             for k, c in zip(order, contributions, strict=True)
@@ -116,6 +121,12 @@ class Matcher:
         X = build_features(
             People([person], cat), cat, np.zeros(len(idx), np.intp), idx, self._evidence
         )
+        if len(idx) > MAX_MODEL_CANDIDATES and not isinstance(self.scorer, ColdStartScorer):
+            # A first stage for very dense catalogues: the cheap transparent score keeps the
+            # best few thousand, and only those go through the trained model's trees.
+            first = self._first_stage.predict(X)
+            keep = np.sort(np.lexsort((idx, -first))[:MAX_MODEL_CANDIDATES])
+            idx, X = idx[keep], X[keep]
         scores = self.scorer.predict(X)
         # Ties go to catalogue order, so equal scores never shuffle between runs.
         order = np.lexsort((idx, -scores))

@@ -38,6 +38,10 @@ DAY_NAMES = dict(zip(DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Frida
 PART_NAMES = {"am": "mornings", "pm": "afternoons", "eve": "evenings"}
 TRAVEL_WORDS = {"walk": "on foot", "public_transport": "by public transport", "car": "by car"}
 MIN_REASONS, MAX_REASONS = 2, 4
+# The features whose contributions order the reasons (all a scorer needs to explain).
+EXPLAINED = ("need_listed", "need_inferred", "need_first", "needs_covered",
+             "interest_similarity", "interest_concepts", "distance_ratio", "free",
+             "schedule_fit", "format_match", "language_match")  # fmt: skip
 
 
 def _and(items: list[str]) -> str:

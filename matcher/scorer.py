@@ -4,6 +4,7 @@ a trained model exists and whenever one cannot be loaded."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -18,7 +19,8 @@ class Scorer(Protocol):
     """What ranking needs of a model.
 
     ``predict`` gives each row's chance of attending (0–1); ``contributions`` says how much
-    each feature moved that row's score (log-odds, positive helps), which the reasons read.
+    each feature moved that row's score (log-odds, positive helps), which the reasons read;
+    ``features`` names the ones wanted (others may be left at 0).
     """
 
     version: str
@@ -28,7 +30,9 @@ class Scorer(Protocol):
 
     def predict(self, X: np.ndarray) -> np.ndarray: ...
 
-    def contributions(self, X: np.ndarray) -> np.ndarray: ...
+    def contributions(
+        self, X: np.ndarray, features: Sequence[str] | None = None
+    ) -> np.ndarray: ...
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -84,8 +88,8 @@ class ColdStartScorer:
     def evidence(self, catalogue: Catalogue) -> None:
         return None
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
-        return self._prepared(X) * self._w
+    def contributions(self, X: np.ndarray, features: Sequence[str] | None = None) -> np.ndarray:
+        return self._prepared(X) * self._w  # all of them: as cheap as any
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return sigmoid(self.BIAS + self.contributions(X).sum(axis=1))

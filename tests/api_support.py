@@ -67,7 +67,7 @@ class FakeScorer:
     def predict(self, X):
         return self._inner.predict(X)
 
-    def contributions(self, X):
+    def contributions(self, X, features=None):
         return self._inner.contributions(X)
 
 

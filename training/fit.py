@@ -103,7 +103,7 @@ def fit(
         log("never known in training, so not learned from: "
             + ", ".join(np.array(FEATURES)[empty]))  # fmt: skip
     booster = HistGradientBoostingClassifier(
-        learning_rate=0.08,
+        learning_rate=0.12,
         max_iter=400,
         max_leaf_nodes=31,
         min_samples_leaf=40,
