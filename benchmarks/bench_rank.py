@@ -26,8 +26,9 @@ import numpy as np  # noqa: E402
 from matcher.catalogue import Catalogue  # noqa: E402
 from matcher.contract import DAY_PARTS, NEEDS, parse_profile  # noqa: E402
 from matcher.features import prepare  # noqa: E402
+from matcher.filters import allowed  # noqa: E402
 from matcher.ranking import Matcher  # noqa: E402
-from matcher.scorer import load_scorer  # noqa: E402
+from matcher.scorer import ColdStartScorer, load_scorer  # noqa: E402
 from matcher.synthetic import generate_catalogue  # noqa: E402
 
 CENTRE = (53.7997, -1.5492)
@@ -68,7 +69,7 @@ def run(size: int, queries: int, dense: bool, model: str | None) -> dict:
     t1 = time.perf_counter()
     catalogue = Catalogue.from_records(records, source=f"synthetic-{size}")
     t2 = time.perf_counter()
-    scorer, _ = load_scorer(model)
+    scorer = ColdStartScorer() if model == "cold-start" else load_scorer(model)[0]
     matcher = Matcher(catalogue, scorer)
     people = profiles(queries + 20, radius)
     for p in people[:20]:  # warm-up
@@ -79,8 +80,9 @@ def run(size: int, queries: int, dense: bool, model: str | None) -> dict:
         matcher.recommend(p, 10)
         times.append((time.perf_counter() - start) * 1000)
     for p in people[20:40]:
-        allowed_idx, _, _ = matcher.score(prepare(parse_profile(p), catalogue))
-        candidates.append(len(allowed_idx))
+        person = prepare(parse_profile(p), catalogue)
+        near = catalogue.candidates(person.lat, person.lon, person.max_km)
+        candidates.append(int(allowed(person, catalogue, near).sum()))
     times.sort()
     return {
         "size": size,
@@ -99,7 +101,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--dense", action="store_true", help="all activities within 25 km")
-    parser.add_argument("--model", default=None, help="model folder (default: the shipped one)")
+    parser.add_argument(
+        "--model", default=None, help='model folder (default: the shipped one), or "cold-start"'
+    )
     args = parser.parse_args()
     print(f"{'activities':>10} {'spread km':>9} {'index s':>8} {'allowed':>8} "
           f"{'p50 ms':>7} {'p99 ms':>7}  model")  # fmt: skip

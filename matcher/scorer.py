@@ -30,9 +30,7 @@ class Scorer(Protocol):
 
     def predict(self, X: np.ndarray) -> np.ndarray: ...
 
-    def contributions(
-        self, X: np.ndarray, features: Sequence[str] | None = None
-    ) -> np.ndarray: ...
+    def contributions(self, X: np.ndarray, features: Sequence[str] | None = None) -> np.ndarray: ...
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:

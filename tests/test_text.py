@@ -53,7 +53,7 @@ def test_clean_html_keeps_blocks_as_single_lines():
 def test_a_newline_in_html_source_is_only_a_space():
     # In HTML a line break in the source inside a paragraph is whitespace, not a new line;
     # editors wrap long paragraphs, and a sentence must stay on one line.
-    html = '<p>Join our <span>friendly walking</span>\n  group, all welcome.</p><p>Next</p>'
+    html = "<p>Join our <span>friendly walking</span>\n  group, all welcome.</p><p>Next</p>"
     assert clean_html(html) == "Join our friendly walking group, all welcome.\nNext"
 
 
