@@ -38,6 +38,7 @@ DAY_NAMES = dict(zip(DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Frida
 PART_NAMES = {"am": "mornings", "pm": "afternoons", "eve": "evenings"}
 TRAVEL_WORDS = {"walk": "on foot", "public_transport": "by public transport", "car": "by car"}
 MIN_REASONS, MAX_REASONS = 2, 4
+NEED_FIRST = 10.0  # added to the need reason's strength, so it is never crowded out
 # The features whose contributions order the reasons (all a scorer needs to explain).
 EXPLAINED = ("need_listed", "need_inferred", "need_first", "needs_covered",
              "interest_similarity", "interest_concepts", "distance_ratio", "free",
@@ -114,7 +115,9 @@ def explain(
     needs, inferred = catalogue.needs_of(i)
     served = [NEED_WORDS[c] for c in profile.needs if c in needs]
     if served:
-        strength = drive("need_listed", "need_inferred", "need_first", "needs_covered")
+        # The need a person was referred for always leads when served: against a trained
+        # model's reference row (where need match is common) its contribution can look small.
+        strength = NEED_FIRST + drive("need_listed", "need_inferred", "need_first", "needs_covered")
         if inferred:
             text = f"May help with {_and(served)} (needs inferred from the description)"
         else:

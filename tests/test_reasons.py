@@ -276,3 +276,33 @@ def test_when():
         "Thursday evenings"
     )
     assert when(_activity(("wed", "10:00")), only={"wed_pm"}) == ""
+
+
+class _DoubtfulModel:
+    """A scorer whose contributions call every feature a drag: reasons must still say which of
+    the person's needs an activity serves (trained models measure against a reference row
+    where need match is common, so its contribution can look small or negative)."""
+
+    version, kind = "doubtful", "test"
+
+    def __init__(self):
+        from matcher.scorer import ColdStartScorer
+
+        self._inner = ColdStartScorer()
+
+    def evidence(self, catalogue):
+        return None
+
+    def predict(self, X):
+        return self._inner.predict(X)
+
+    def contributions(self, X, features=None):
+        return -abs(self._inner.contributions(X)) - 0.1
+
+
+def test_the_need_reason_survives_a_model_that_credits_nothing():
+    matcher = Matcher(Catalogue.from_records(RECORDS), _DoubtfulModel())
+    found = matcher.recommend({"location": HOME, "needs": ["loneliness"]}, 6)
+    by_id = {m.activity_id: m for m in found}
+    assert "Helps with loneliness" in by_id["garden"].reasons
+    assert MIN_REASONS <= len(by_id["garden"].reasons) <= MAX_REASONS
