@@ -11,7 +11,7 @@ from .text import words
 
 NEED_WORDS = {
     "loneliness": "loneliness",
-    "mental_wellbeing": "low mood, anxiety and stress",
+    "mental_wellbeing": "mental wellbeing (mood, anxiety, stress)",
     "physical_activity": "getting active",
     "long_term_condition": "living with a long-term condition",
     "weight": "a healthy weight",

@@ -95,12 +95,14 @@ def test_helps_with_a_need_the_activity_lists(matcher):
 def test_helps_with_names_only_the_persons_needs(matcher):
     reasons = reasons_for(matcher, {"location": HOME, "needs": ["mental_wellbeing", "money"]})
     helps = [r for r in reasons["garden"] if r.startswith("Helps with")]
-    assert helps == ["Helps with low mood, anxiety and stress"]  # not loneliness: not asked
+    assert helps == [
+        "Helps with mental wellbeing (mood, anxiety, stress)"
+    ]  # not loneliness: not asked
 
 
 def test_helps_with_several_needs_in_the_persons_order(matcher):
     reasons = reasons_for(matcher, {"location": HOME, "needs": ["mental_wellbeing", "loneliness"]})
-    assert "Helps with low mood, anxiety and stress and loneliness" in reasons["garden"]
+    assert "Helps with mental wellbeing (mood, anxiety, stress) and loneliness" in reasons["garden"]
 
 
 def test_matches_interest_in_gardening_for_allotment(matcher):

@@ -209,3 +209,36 @@ def test_training_refuses_an_uptake_file_with_bad_lines_only_where_it_must(tmp_p
         train(catalogue / "catalogue.json", catalogue / "uptake.jsonl", tmp_path / "m",
               report=False, log=lambda _: None)  # fmt: skip
     assert not (tmp_path / "m").exists()
+
+
+def test_without_a_world_the_gate_uses_pairwise_accuracy_on_the_latest_slice(trained, tmp_path):
+    world = trained["world"]
+    card = train(world / "catalogue.json", world / "uptake.jsonl", tmp_path / "logs",
+                 version="v1", report=False, log=lambda _: None)  # fmt: skip
+    assert card["gate"]["metric"] == "pairwise_accuracy"
+    assert card["training"]["split"]["test"] > 0  # a later slice held out, unseen in training
+    rankers = card["metrics"]["rankers"]
+    assert 0 <= rankers["model"]["pairwise_accuracy"] <= 1
+    assert rankers["model"]["pairwise_accuracy"] > rankers["random"]["pairwise_accuracy"]
+
+
+def test_concordance():
+    from training.evaluate import concordance
+
+    went = np.array([True, False, False])
+    assert concordance(np.array([0.9, 0.1, 0.2]), went) == 1.0
+    assert concordance(np.array([0.1, 0.9, 0.2]), went) == 0.0
+    assert concordance(np.array([0.5, 0.5, 0.1]), went) == 0.75
+    assert np.isnan(concordance(np.array([0.5, 0.4]), np.array([True, True])))
+
+
+def test_a_models_folder_where_every_model_was_kept_aside_serves_cold_start(trained, tmp_path):
+    import shutil
+
+    from matcher.scorer import ColdStartScorer, load_scorer
+
+    root = tmp_path / "models"
+    shutil.copytree(trained["models"] / "v1", root / "v1")
+    scorer, note = load_scorer(root)
+    assert isinstance(scorer, ColdStartScorer)
+    assert "kept every model there aside" in note

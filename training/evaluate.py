@@ -21,6 +21,11 @@ Metric conventions
   top k of a ranking of their allowed candidates; referrals where nobody attended anything are
   left out. Logged outcomes exist only for what the link worker chose, so recall on logs
   favours rankers that imitate the link worker (nearness, listed needs).
+- **pairwise accuracy** (logs without truth): within each referral that has both an attended
+  and a not-attended activity, the share of (attended, not attended) pairs the ranker orders
+  rightly (ties half), averaged over such referrals. It compares rankers only among options
+  the person was really offered, so it does not reward imitating the link worker; it is what
+  the gate uses on logs.
 - **Brier score**: mean of (prediction − outcome)²; where the outcome is a true probability
   ``y`` it is the *expected* Brier score over the coin flip, mean((pred − y)² + y(1 − y)), so
   0/1 outcomes and probabilities are on one scale. Reported over all allowed pairs of held-out
@@ -125,6 +130,22 @@ def recall_at_k(ranked_ids: Sequence, relevant_ids: Iterable, k: int = UPTAKE_K)
     if not relevant:
         return math.nan
     return len(relevant.intersection(list(ranked_ids)[:k])) / len(relevant)
+
+
+def concordance(scores: np.ndarray, attended: np.ndarray) -> float:
+    """Share of (attended, not attended) pairs that ``scores`` order rightly; ties count half."""
+    yes, no = scores[attended], scores[~attended]
+    if len(yes) == 0 or len(no) == 0:
+        return math.nan
+    diff = yes[:, None] - no[None, :]
+    return float(((diff > 0) + 0.5 * (diff == 0)).mean())
+
+
+def _rank_scores(order: np.ndarray) -> np.ndarray:
+    """Scores from an ordering: the first gets the highest."""
+    scores = np.empty(len(order))
+    scores[order] = -np.arange(len(order), dtype=float)
+    return scores
 
 
 def brier(pred: Sequence[float] | np.ndarray, outcome: Sequence[float] | np.ndarray) -> float:
@@ -519,6 +540,7 @@ def evaluate_uptake(
     group_rows: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     pred: list[float] = []
     outcome: list[float] = []
+    pairwise: dict[str, list[float]] = {n: [] for n in names}
     unknown = 0
     scored = 0
     evidence = scorer.evidence(catalogue)
@@ -535,8 +557,21 @@ def evaluate_uptake(
             People([person], catalogue), catalogue, np.zeros(len(positions), np.intp), positions,
             evidence,
         )  # fmt: skip
-        pred.extend(scorer.predict(X).tolist())
+        model_scores = scorer.predict(X)
+        pred.extend(model_scores.tolist())
         outcome.extend(float(r.attended) for r in known)
+        went = np.array([r.attended for r in known])
+        if went.any() and not went.all():
+            # Among the activities this person was actually referred to, does the ranker put
+            # those they went to above those they did not? Unlike recall, this does not reward
+            # imitating the link worker who chose them.
+            scores = {"model": model_scores, "model_no_variety": model_scores,
+                      "cold_start": cold.scorer.predict(X)}  # fmt: skip
+            for baseline in baselines:
+                order, _ = baseline.order(positions, X, person)
+                scores[baseline.name] = _rank_scores(order)
+            for name, s in scores.items():
+                pairwise[name].append(concordance(s, went))
         attended = {r.activity_id for r in known if r.attended}
         if not attended:
             continue
@@ -565,8 +600,13 @@ def evaluate_uptake(
         "referrals_with_attendance": scored,
         "lines_unknown_activity": unknown,
         "k": k,
+        "referrals_with_mixed_outcomes": len(pairwise["model"]),
         "rankers": {
-            name: {f"recall_at_{k}": _mean(r[k]), f"recall_at_{K}": _mean(r[K])}
+            name: {
+                f"recall_at_{k}": _mean(r[k]),
+                f"recall_at_{K}": _mean(r[K]),
+                "pairwise_accuracy": _mean(pairwise[name]),
+            }
             for name, r in recall.items()
         },
         "model_calibration": {

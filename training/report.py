@@ -29,7 +29,7 @@ def _plt():
 def _headline(results: dict[str, Any]) -> tuple[str, dict[str, float]]:
     """The metric the gate used, per ranker: expected uptake@5 with truth, else recall@5."""
     rankers = results["rankers"]
-    metric = "expected_uptake_at_5" if "oracle" in rankers else "recall_at_5"
+    metric = "expected_uptake_at_5" if "oracle" in rankers else "pairwise_accuracy"
     names = [n for n in BASELINE_ORDER if n in rankers]
     return metric, {n: float(rankers[n][metric]) for n in names}
 
@@ -181,7 +181,7 @@ Split by date: {html.escape(json.dumps(card.get("training", {}).get("split", {})
 <p>Evaluated on {
         "held-out simulated patients against their true attendance probabilities"
         if "oracle" in results["rankers"]
-        else "the latest slice of the uptake log (recall@5)"
+        else "the latest slice of the uptake log (pairwise accuracy within referrals)"
     };
 "model" is as served, with the variety re-rank.</p>
 {

@@ -33,7 +33,7 @@ from .uptake import UptakeData, load_uptake
 
 # The gate compares the model as served (with the variety re-rank) on this metric.
 GATE_METRIC_WORLD = "expected_uptake_at_5"
-GATE_METRIC_LOGS = "recall_at_5"
+GATE_METRIC_LOGS = "pairwise_accuracy"
 GATE_BASELINES = ("cold_start", "directory", "nearest", "random")
 DEFAULT_MARGIN = 0.02  # relative: beat each by 2%
 
