@@ -242,3 +242,15 @@ def test_a_models_folder_where_every_model_was_kept_aside_serves_cold_start(trai
     scorer, note = load_scorer(root)
     assert isinstance(scorer, ColdStartScorer)
     assert "kept every model there aside" in note
+
+
+def test_gate_falls_back_on_recall_when_pairwise_accuracy_cannot_be_measured():
+    nan = float("nan")
+    results = {"rankers": {name: {"pairwise_accuracy": nan, "recall_at_5": value}
+                           for name, value in (("model", 0.4), ("cold_start", 0.2))},
+               "violations": 0}  # fmt: skip
+    decision = gate(results, None, "pairwise_accuracy", 0.02)
+    assert decision["metric"] == "recall_at_5" and decision["accepted"]
+    results["rankers"]["model"]["recall_at_5"] = nan
+    decision = gate(results, None, "pairwise_accuracy", 0.02)
+    assert not decision["accepted"] and "cannot be measured" in decision["reasons"][0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 import warnings
@@ -73,7 +74,15 @@ def gate(
     """The new model replaces the current one only if, as served, it beats the current model
     and every baseline by ``margin`` (relative) on ``metric`` and breaks no hard need."""
     rankers = results["rankers"]
-    new = rankers["model"][metric]
+    if math.isnan(rankers["model"].get(metric, math.nan)) and metric == GATE_METRIC_LOGS:
+        # No later referral offered both an activity taken up and one not: fall back on recall.
+        metric = "recall_at_5"
+    new = rankers["model"].get(metric, math.nan)
+    if math.isnan(new):
+        return {"metric": metric, "margin": margin, "model": new, "rivals": {},
+                "accepted": False,
+                "reasons": [f"{metric} cannot be measured on the held-out data "
+                            "(no attended referral in it)"]}  # fmt: skip
     rivals = {name: rankers[name][metric] for name in GATE_BASELINES if name in rankers}
     if current is not None:
         rivals["current_model"] = current["rankers"]["model"][metric]
