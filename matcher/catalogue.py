@@ -363,5 +363,7 @@ class Catalogue:
         near = self.tree.query_radius(np.radians([[lat, lon]]), r=radius_km / geo.EARTH_RADIUS_KM)[
             0
         ]
-        found = np.concatenate([self.located_positions[near], self.always_candidates])
-        return np.unique(found)
+        found = np.zeros(len(self.activities), dtype=bool)
+        found[self.located_positions[near]] = True
+        found[self.always_candidates] = True
+        return np.flatnonzero(found)
