@@ -4,7 +4,6 @@ patient profiles and uptake records, with error messages that name the field, ne
 from __future__ import annotations
 
 import json
-import math
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -394,7 +393,3 @@ def json_schema(kind: str) -> dict[str, Any]:
     """The JSON Schema of ``profile``, ``activity`` or ``uptake``."""
     model = {"profile": Profile, "activity": Activity, "uptake": UptakeRecord}[kind]
     return model.model_json_schema()
-
-
-def is_finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)

@@ -31,9 +31,6 @@ class Evidence:
     count: np.ndarray
     prior: float
 
-    def as_tuple(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.rate, self.count
-
 
 def evidence_from(
     positions: np.ndarray, outcomes: np.ndarray, n_activities: int, prior: float
