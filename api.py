@@ -58,7 +58,6 @@ from matcher.catalogue import Catalogue
 from matcher.cli import default_catalogue
 from matcher.contract import (
     ACCESSIBILITY,
-    DAY_PARTS,
     DAYS,
     NEEDS,
     PARTS,
@@ -727,35 +726,20 @@ def _activity_out(catalogue: Catalogue, i: int, distance_km: float | None = None
 
 
 def search_activities(catalogue: Catalogue, q: ActivityQuery) -> dict[str, Any]:
-    """Open Referral-style directory search: active activities, filtered, then paged."""
-    keep = catalogue.active.copy()
-    order: np.ndarray | None = None
-    distance = None
+    """Open Referral-style directory search (``Catalogue.search``), then paged."""
     if q.proximity is not None and q.postcode is None:
         raise InvalidInput([("proximity", "expected together with postcode")])
+    point = None
     if q.postcode is not None:
         try:
             lat, lon, _ = geo.lookup(q.postcode)
         except InvalidInput as exc:
             raise InvalidInput([("postcode", exc.problems[0][1])]) from None
-        distance = _distances(catalogue, lat, lon)
-        if q.proximity is not None:
-            keep &= ~np.isnan(distance) & (distance * 1000 <= q.proximity)
-        order = np.lexsort((np.arange(len(distance)), np.nan_to_num(distance, nan=np.inf)))
-    if q.text is not None:
-        vector = catalogue.vectorizer.transform([q.text])
-        relevance = (catalogue.text_matrix @ vector.T).toarray().ravel()
-        keep &= relevance > 0
-        if order is None:
-            order = np.lexsort((np.arange(len(relevance)), -relevance))
-    if q.need is not None:
-        keep &= serves_need(catalogue, q.need)
-    if q.day is not None:
-        columns = [k for k, slot in enumerate(DAY_PARTS) if slot.startswith(f"{q.day}_")]
-        keep &= catalogue.slots[:, columns].any(axis=1)
-    if order is None:
-        order = np.arange(len(catalogue))
-    found = order[keep[order]]
+        point = (lat, lon)
+    within_km = None if q.proximity is None else q.proximity / 1000
+    found, distance = catalogue.search(
+        text=q.text, near=point, within_km=within_km, need=q.need, day=q.day
+    )
     total = len(found)
     pages = math.ceil(total / q.per_page) if total else 0
     chunk = found[(q.page - 1) * q.per_page : q.page * q.per_page]
@@ -774,18 +758,6 @@ def search_activities(catalogue: Catalogue, q: ActivityQuery) -> dict[str, Any]:
         "empty": not contents,
         "contents": contents,
     }
-
-
-def serves_need(catalogue: Catalogue, need: str) -> np.ndarray:
-    """Which activities help with ``need``, as :meth:`Catalogue.needs_of` says (listed needs,
-    else the inferred ones), for the whole catalogue at once."""
-    k = NEEDS.index(need)
-    listed = catalogue.needs_listed
-    return np.where(listed.any(axis=1), listed[:, k] > 0, catalogue.needs_inferred[:, k] > 0)
-
-
-def _distances(catalogue: Catalogue, lat: float, lon: float) -> np.ndarray:
-    return np.asarray(geo.haversine_km(lat, lon, catalogue.lat, catalogue.lon), dtype=float)
 
 
 # --- health and the API description -------------------------------------------------------------

@@ -355,6 +355,47 @@ class Catalogue:
         inferred = [NEEDS[k] for k in np.argsort(-row, kind="stable") if row[k] > 0]
         return inferred, bool(self.needs_were_inferred[i])
 
+    def serves(self, need: str) -> np.ndarray:
+        """Which activities help with ``need``, as :meth:`needs_of` says (listed needs, else
+        the inferred ones), for the whole catalogue at once."""
+        k = NEEDS.index(need)
+        listed = self.needs_listed
+        return np.where(listed.any(axis=1), listed[:, k] > 0, self.needs_inferred[:, k] > 0)
+
+    def search(
+        self,
+        *,
+        text: str | None = None,
+        near: tuple[float, float] | None = None,
+        within_km: float | None = None,
+        need: str | None = None,
+        day: str | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """A directory search over active activities: positions in order (nearest first with
+        ``near``, else most relevant to ``text``, else catalogue order) and, with ``near``,
+        every activity's distance in km (NaN where unknown)."""
+        keep = self.active.copy()
+        order: np.ndarray | None = None
+        distance = None
+        if near is not None:
+            distance = np.asarray(geo.haversine_km(near[0], near[1], self.lat, self.lon), float)
+            if within_km is not None:
+                keep &= ~np.isnan(distance) & (distance <= within_km)
+            order = np.lexsort((np.arange(len(distance)), np.nan_to_num(distance, nan=np.inf)))
+        if text is not None:
+            relevance = (self.text_matrix @ self.vectorizer.transform([text]).T).toarray().ravel()
+            keep &= relevance > 0
+            if order is None:
+                order = np.lexsort((np.arange(len(relevance)), -relevance))
+        if need is not None:
+            keep &= self.serves(need)
+        if day is not None:
+            columns = [k for k, slot in enumerate(DAY_PARTS) if slot.startswith(f"{day}_")]
+            keep &= self.slots[:, columns].any(axis=1)
+        if order is None:
+            order = np.arange(len(self.activities))
+        return order[keep[order]], distance
+
     def candidates(self, lat: float | None, lon: float | None, radius_km: float) -> np.ndarray:
         """Positions worth scoring for a person at (lat, lon): located activities within
         ``radius_km`` (from the spatial index) plus online and location-unknown ones. Sorted."""

@@ -807,5 +807,5 @@ def test_real_model_folders_swap_and_a_tampered_one_is_refused(tmp_path, catalog
 
 @pytest.mark.parametrize("need", NEEDS)
 def test_the_need_filter_agrees_with_needs_of(catalogue, need):
-    mask = api.serves_need(catalogue, need)
+    mask = catalogue.serves(need)
     assert list(mask) == [need in catalogue.needs_of(i)[0] for i in range(len(catalogue))]

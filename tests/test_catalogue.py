@@ -369,3 +369,24 @@ def test_real_oruk_feeds_load(oruk_dir, name):
     assert not any("<p>" in (a.description or "") for a in catalogue)
     # a search still finds everything (all unplaced activities are candidates)
     assert len(catalogue.candidates(51.45, -2.59, 5.0)) == len(catalogue)
+
+
+def test_directory_search_filters_orders_and_measures():
+    catalogue = Catalogue.from_records([
+        {"id": "near", "name": "Walking group", "needs": ["physical_activity"],
+         "location": {"lat": 53.80, "lon": -1.55}, "sessions": [{"day": "mon", "start": "10:00"}]},
+        {"id": "far", "name": "Walking club", "needs": ["physical_activity"],
+         "location": {"lat": 53.90, "lon": -1.55}, "sessions": [{"day": "tue", "start": "10:00"}]},
+        {"id": "debt", "name": "Debt advice", "needs": ["money"],
+         "location": {"lat": 53.801, "lon": -1.55}},
+        {"id": "shut", "name": "Walking group (closed)", "status": "inactive"},
+    ])  # fmt: skip
+    ids = lambda found: [catalogue.ids[i] for i in found]  # noqa: E731
+    found, distance = catalogue.search(near=(53.80, -1.55))
+    assert ids(found) == ["near", "debt", "far"]  # nearest first; inactive never listed
+    assert distance[catalogue.index_of("far")] == pytest.approx(11.1, abs=0.2)
+    assert ids(catalogue.search(near=(53.80, -1.55), within_km=2)[0]) == ["near", "debt"]
+    assert set(ids(catalogue.search(text="walking")[0])) == {"near", "far"}
+    assert ids(catalogue.search(need="money")[0]) == ["debt"]
+    assert ids(catalogue.search(day="tue")[0]) == ["far"]
+    assert catalogue.search()[1] is None
