@@ -22,7 +22,7 @@ from .scorer import ColdStartScorer, Scorer
 # different groups that share some words are not copies); one serving a need of the person's
 # that nothing chosen serves yet gains 5%. Chosen by measurement on simulated worlds (mean of
 # three): stronger settings (floor 0.35, bonus 15%) cost 0.5% more of the oracle's expected
-# uptake without covering more needs.
+# uptake; a test checks that near-copies still give way to other needs.
 SIMILARITY_PENALTY = 0.5
 LIKENESS_FLOOR = 0.6
 NEW_NEED_BONUS = 0.05
