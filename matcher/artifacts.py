@@ -608,6 +608,14 @@ def _check_payload_parts(payload: Any, source: str) -> bool:
     return smooth
 
 
+def kept_aside_only(path: str | Path) -> bool:
+    """A models root holding versions but no ``current``: training ran, the gate said no."""
+    path = Path(path)
+    if not path.is_dir() or (path / CARD_FILE).exists() or (path / CURRENT).exists():
+        return False
+    return any((child / CARD_FILE).exists() for child in path.iterdir())
+
+
 def _resolve(path: Path) -> Path:
     """A version folder; a models root is taken to mean its current model."""
     if not (path / CARD_FILE).exists() and (path / CURRENT).exists():

@@ -187,8 +187,10 @@ class Catalogue:
     def load(cls, path: str | Path) -> Catalogue:
         """Load a catalogue file (any supported form); bad records are reported and skipped."""
         records, kind, skipped = read_records(path)
+        # Records the reader already turned away (malformed lines, unusable feed services)
+        # count as read; validation counts the rest.
         report = LoadReport(source=str(path), kind=kind, skipped=list(skipped))
-        report.records = len(skipped) if kind == "oruk" else 0
+        report.records = len(skipped)
         where = "line" if kind == "jsonl" else "record"
         activities = validate_records(records, report, where=where)
         if not activities:

@@ -15,7 +15,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .catalogue import Catalogue, LoadReport, validate_records
+from .catalogue import Catalogue
 from .contract import (
     ACCESSIBILITY,
     NEEDS,
@@ -258,18 +258,13 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 
 def cmd_import_oruk(args: argparse.Namespace) -> int:
-    from .catalogue import read_records
-
-    records, kind, skipped = read_records(args.feed)
-    if kind != "oruk":
-        raise InvalidInput(f"{args.feed}: not an Open Referral UK feed (found a {kind} file)")
-    report = LoadReport(source=args.feed, kind="oruk", skipped=list(skipped))
-    report.records = len(skipped)
-    activities = validate_records(records, report)
-    catalogue = Catalogue(activities, report) if activities else None
+    catalogue = Catalogue.load(args.feed)  # the same loading, cleaning and report as serving
+    report = catalogue.report
+    if report.kind != "oruk":
+        raise InvalidInput(f"{args.feed}: not an Open Referral UK feed (a {report.kind} file)")
     out = {
         "about": f"Imported from the Open Referral UK feed {Path(args.feed).name}",
-        "activities": [a.to_dict() for a in activities],
+        "activities": [a.to_dict() for a in catalogue.activities],
     }
     Path(args.out).write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", "utf-8")
     if args.report:
@@ -281,8 +276,8 @@ def cmd_import_oruk(args: argparse.Namespace) -> int:
         print(f"  … and {len(report.skipped) - 20} more (see --report)", file=sys.stderr)
     for warning in report.warnings:
         print(f"  note: {warning}", file=sys.stderr)
-    print(f"wrote {len(activities)} activities to {args.out}", file=sys.stderr)
-    return 0 if catalogue else EXIT_BAD_INPUT
+    print(f"wrote {len(catalogue)} activities to {args.out}", file=sys.stderr)
+    return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

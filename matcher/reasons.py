@@ -6,7 +6,7 @@ import numpy as np
 
 from .catalogue import Catalogue
 from .contract import ACCESSIBILITY, DAYS, PARTS, Activity, day_part
-from .features import COLUMN, Person
+from .features import COLUMN, SPEED_KMH, WAIT_MINUTES, Person
 from .text import words
 
 NEED_WORDS = {
@@ -73,8 +73,6 @@ def when(activity: Activity, only: set[str] | None = None) -> str:
 
 
 def distance_text(distance_km: float, travel: str | None) -> str:
-    from .features import SPEED_KMH, WAIT_MINUTES
-
     text = f"{distance_km:.1f} km away"
     if travel:
         minutes = distance_km / SPEED_KMH[travel] * 60 + WAIT_MINUTES[travel]

@@ -99,23 +99,16 @@ def default_model_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "models" / "current"
 
 
-def _kept_aside_only(path: Path) -> bool:
-    """A models root holding versions but no ``current``: training ran, the gate said no."""
-    if not path.is_dir() or (path / "model_card.json").exists() or (path / "current").exists():
-        return False
-    return any((child / "model_card.json").exists() for child in path.iterdir())
-
-
 def load_scorer(model_dir: str | Path | None = None) -> tuple[Scorer, str | None]:
     """The trained model in ``model_dir`` (default: the shipped one), or the cold-start scorer
     with a note saying why. A folder named explicitly must load: failing that is an error."""
-    from .artifacts import load_model  # the trained side is optional until a model exists
+    from .artifacts import kept_aside_only, load_model
 
     explicit = model_dir is not None
     path = Path(model_dir) if explicit else default_model_dir()
     if not explicit and not path.exists():
         return ColdStartScorer(), f"no trained model at {path}; using the cold-start scorer"
-    if _kept_aside_only(path):
+    if kept_aside_only(path):
         return ColdStartScorer(), (
             f"{path} has no current model (the gate kept every model there aside: see their "
             "model_card.json); using the cold-start scorer"

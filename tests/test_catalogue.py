@@ -61,6 +61,7 @@ def test_load_json_lines_with_a_malformed_line(tmp_path):
     assert where == ["line 2"]
     assert "malformed JSON" in catalogue.report.skipped[0][1]
     assert catalogue.report.loaded == 3
+    assert catalogue.report.records == 4  # the malformed line was read too: nothing unaccounted
 
 
 def test_json_lines_invalid_record_is_reported_by_its_line(tmp_path):

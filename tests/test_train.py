@@ -131,11 +131,12 @@ def test_end_to_end_writes_a_gated_model_with_card_and_report(trained):
     assert isinstance(card["gate"]["accepted"], bool) and card["gate"]["reasons"]
     for name in ("report.html", "metrics.png", "calibration.png", "groups.png", "importance.png"):
         assert (folder / name).stat().st_size > 0
-    if card["gate"]["accepted"]:
-        assert (trained["models"] / "current").resolve() == folder.resolve()
+    # The world is seeded and training deterministic: this model clears the gate every time.
+    assert card["gate"]["accepted"], card["gate"]["reasons"]
+    assert (trained["models"] / "current").resolve() == folder.resolve()
     # The model beats the cold-start scorer on held-out truth even on this small world.
     rankers = card["metrics"]["rankers"]
-    assert rankers["model"]["expected_uptake_at_5"] > rankers["random"]["expected_uptake_at_5"]
+    assert rankers["model"]["expected_uptake_at_5"] > rankers["cold_start"]["expected_uptake_at_5"]
 
 
 def test_rank_uses_the_trained_model(trained, tmp_path, capsys):
@@ -174,8 +175,6 @@ def test_same_seed_same_model(trained, tmp_path):
 
 def test_a_second_model_no_better_than_the_current_is_kept_aside(trained):
     world, models = trained["world"], trained["models"]
-    if not trained["card"]["gate"]["accepted"]:
-        pytest.skip("the first model was kept aside, so there is no current model to defend")
     card = train(world / "catalogue.json", world / "uptake.jsonl", models, world=world,
                  version="v2", report=False, log=lambda _: None)  # fmt: skip
     assert not card["gate"]["accepted"]  # identical data: it cannot beat v1 by the margin
