@@ -58,7 +58,6 @@ from matcher.catalogue import Catalogue
 from matcher.cli import default_catalogue
 from matcher.contract import (
     ACCESSIBILITY,
-    DAYS,
     NEEDS,
     PARTS,
     Activity,
@@ -71,6 +70,7 @@ from matcher.contract import (
 )
 from matcher.errors import InvalidInput, ModelError, UnknownActivity
 from matcher.ranking import Match, Matcher
+from matcher.reasons import DAY_NAMES
 from matcher.scorer import ColdStartScorer, Scorer, default_model_dir, load_scorer
 from matcher.store import Store, UnknownReferral
 
@@ -946,8 +946,6 @@ ACCESS_LABELS = {
     "bsl": "British Sign Language",
     "large_print": "Large print",
 }
-DAY_LABELS = dict(zip(DAYS, ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
-                             "Saturday", "Sunday"], strict=True))  # fmt: skip
 PART_LABELS = {"am": "Morning", "pm": "Afternoon", "eve": "Evening"}
 # Form field -> (the label shown, the id of the control an error message links to)
 FORM_FIELDS = {
@@ -996,7 +994,7 @@ def _page(form: dict[str, Any], **context: Any) -> str:
     return render_template(
         "index.html", form=form, needs=[(c, NEED_LABELS[c]) for c in NEEDS],
         access=[(f, ACCESS_LABELS[f]) for f in ACCESSIBILITY],
-        days=list(DAY_LABELS.items()), parts=[(p, PART_LABELS[p]) for p in PARTS],
+        days=list(DAY_NAMES.items()), parts=[(p, PART_LABELS[p]) for p in PARTS],
         **context,
     )  # fmt: skip
 
