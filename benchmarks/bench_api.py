@@ -24,10 +24,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from matcher.contract import NEEDS  # noqa: E402
-from matcher.synthetic import generate_catalogue  # noqa: E402
+from training.simulate import generate_catalogue  # noqa: E402
 
 TARGET_P50_MS = 15.0
 TARGET_RPS = 200.0

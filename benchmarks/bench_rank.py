@@ -29,7 +29,7 @@ from matcher.features import prepare  # noqa: E402
 from matcher.filters import allowed  # noqa: E402
 from matcher.ranking import Matcher  # noqa: E402
 from matcher.scorer import ColdStartScorer, load_scorer  # noqa: E402
-from matcher.synthetic import generate_catalogue  # noqa: E402
+from training.simulate import generate_catalogue  # noqa: E402
 
 CENTRE = (53.7997, -1.5492)
 INTERESTS = ["gardening", "singing in a choir", "walking", "tai chi", "painting", "football",

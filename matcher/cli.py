@@ -1,4 +1,6 @@
-"""The command line (``python -m matcher`` / ``matcher``): suggest, rank, import-oruk, schema.
+"""The command line (``python -m matcher`` / ``matcher``): suggest, rank, import-oruk, schema,
+serve, pull and db. Settings come from ``MATCHER_*`` environment variables (matcher.settings),
+read here at the edge; flags override them.
 
 Bad input exits 2 with one line naming the file, line and field; never a traceback."""
 
@@ -6,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import textwrap
@@ -28,17 +29,14 @@ from .errors import InvalidInput, InvalidProfile, MatcherError
 from .features import locate
 from .ranking import Match, Matcher
 from .scorer import load_scorer
+from .settings import Settings, load_settings
+from .watch import catalogue_file
 
 EXIT_BAD_INPUT = 2
 
 
 def demo_catalogue_path() -> Path:
     return Path(str(files("matcher") / "data" / "demo_catalogue.json"))
-
-
-def default_catalogue() -> str:
-    """``MATCHER_CATALOGUE`` if set, else the bundled demo catalogue (Leeds)."""
-    return os.environ.get("MATCHER_CATALOGUE") or str(demo_catalogue_path())
 
 
 class _Parser(argparse.ArgumentParser):
@@ -101,12 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--catalogue", default=None,
-                       help="catalogue file or Open Referral UK feed (default: "
-                            "$MATCHER_CATALOGUE or the bundled Leeds demo catalogue)")  # fmt: skip
+                       help="catalogue file, Open Referral UK feed or pulled folder "
+                            "(default: $MATCHER_CATALOGUE or the bundled Leeds demo "
+                            "catalogue)")  # fmt: skip
         p.add_argument(
             "--model",
             default=None,
-            help="model folder (default: $MATCHER_MODEL_DIR or models/current)",
+            help="model folder (default: $MATCHER_MODEL_DIR or the shipped model)",
         )
         p.add_argument("--top", type=_positive, default=10, help="how many (default 10)")
 
@@ -129,26 +128,46 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the JSON Schema of a contract type")
     schema.add_argument("kind", choices=["profile", "activity", "uptake"])
 
-    serve = sub.add_parser("serve", help="run the web page and JSON API (gunicorn, api.py)")
+    serve = sub.add_parser("serve", help="run the web page and JSON API under gunicorn")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; any other address "
                             "needs $MATCHER_API_KEYS)")  # fmt: skip
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    serve.add_argument("--workers", type=_positive, default=2,
+                       help="worker processes (default 2)")  # fmt: skip
+    serve.add_argument("--threads", type=_positive, default=1,
+                       help="threads per worker (default 1)")  # fmt: skip
     serve.add_argument("--catalogue", default=None, help="as for suggest")
     serve.add_argument("--model", default=None, help="model folder, watched for a new model")
     serve.add_argument("--database", default=None,
                        help="referral store URL (default: $MATCHER_DATABASE_URL or "
                             "instance/matcher.sqlite3)")  # fmt: skip
+
+    db = sub.add_parser("db", help="the referral store's schema")
+    db.add_argument("action", choices=["upgrade", "current"],
+                    help="upgrade: apply the migrations; current: print the revision")  # fmt: skip
+    db.add_argument("--database", default=None, help="as for serve")
     return parser
 
 
 # --- commands -------------------------------------------------------------------------------
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    """The environment's settings, with this command's flags over them."""
+    flags = {
+        "catalogue": getattr(args, "catalogue", None),
+        "model_dir": getattr(args, "model", None),
+        "database_url": getattr(args, "database", None),
+    }
+    return load_settings(**{k: v for k, v in flags.items() if v is not None})
+
+
 def _matcher(args: argparse.Namespace) -> Matcher:
-    catalogue = Catalogue.load(args.catalogue or default_catalogue())
-    scorer, note = load_scorer(args.model)
+    settings = _settings(args)
+    catalogue = Catalogue.load(catalogue_file(settings.catalogue_source()))
+    # --model must load; $MATCHER_MODEL_DIR or the shipped model may fall back to cold start.
+    scorer, note = load_scorer(settings.model_dir, required=args.model is not None)
     if note:
         print(f"matcher: {note}", file=sys.stderr)
     return Matcher(catalogue, scorer)
@@ -286,15 +305,22 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """The app in api.py (beside this package) under gunicorn; keys only from the environment,
-    so they never show in the process list."""
-    try:
-        import api
-    except ImportError:
-        raise MatcherError("serve: api.py not found: run from the project folder") from None
-    config = {"MATCHER_CATALOGUE": args.catalogue, "MATCHER_MODEL_DIR": args.model,
-              "MATCHER_DATABASE_URL": args.database}  # fmt: skip
-    return api.serve(args.host, args.port, args.workers, config)
+    """The service under gunicorn; keys only from the environment, so they never show in the
+    process list."""
+    from .service.server import serve  # Flask and gunicorn only for this command
+
+    return serve(_settings(args), args.host, args.port, args.workers, args.threads)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from . import store
+
+    url = _settings(args).store_url()
+    if args.action == "upgrade":
+        print(f"database at revision {store.upgrade(url)}")
+    else:
+        print(store.current(url) or "empty (run: matcher db upgrade)")
+    return 0
 
 
 COMMANDS = {
@@ -303,6 +329,7 @@ COMMANDS = {
     "import-oruk": cmd_import_oruk,
     "schema": cmd_schema,
     "serve": cmd_serve,
+    "db": cmd_db,
 }
 
 

@@ -3,8 +3,8 @@ a trained model exists and whenever one cannot be loaded."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
+from importlib.resources import files
 from pathlib import Path
 from typing import Protocol
 
@@ -94,18 +94,20 @@ class ColdStartScorer:
 
 
 def default_model_dir() -> Path:
-    """``MATCHER_MODEL_DIR`` if set, else ``models/current`` beside the package."""
-    env = os.environ.get("MATCHER_MODEL_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "models" / "current"
+    """The model shipped with the package (``matcher/data/model``)."""
+    return Path(str(files("matcher") / "data" / "model"))
 
 
-def load_scorer(model_dir: str | Path | None = None) -> tuple[Scorer, str | None]:
+def load_scorer(
+    model_dir: str | Path | None = None, *, required: bool | None = None
+) -> tuple[Scorer, str | None]:
     """The trained model in ``model_dir`` (default: the shipped one), or the cold-start scorer
-    with a note saying why. A folder named explicitly must load: failing that is an error."""
+    with a note saying why. A folder that is ``required`` (by default: one named explicitly)
+    must load: failing that is an error."""
     from .artifacts import kept_aside_only, load_model
 
-    explicit = model_dir is not None
-    path = Path(model_dir) if explicit else default_model_dir()
+    explicit = model_dir is not None if required is None else required
+    path = Path(model_dir) if model_dir is not None else default_model_dir()
     if not explicit and not path.exists():
         return ColdStartScorer(), f"no trained model at {path}; using the cold-start scorer"
     if kept_aside_only(path):

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from matcher.contract import parse_activity
+from matcher.geo import lookup
+from training.simulate import generate_catalogue
 
-from matcher.contract import parse_activity  # noqa: E402
-from matcher.geo import lookup  # noqa: E402
-from matcher.synthetic import generate_catalogue  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SEED = 2026
 N_ACTIVITIES = 350

@@ -1,24 +1,21 @@
-"""Helpers shared by the API tests: the project root on sys.path (api.py sits outside the
-package), app building, a sample profile and a stand-in trained model."""
+"""Helpers shared by the API tests: app building, a sample profile and a stand-in trained
+model."""
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # api.py lives at the top of the project, outside the package
-    sys.path.insert(0, str(ROOT))
+from matcher.catalogue import Catalogue
+from matcher.errors import ModelError
+from matcher.scorer import ColdStartScorer
+from matcher.service import create_app
 
-import api  # noqa: E402
-from matcher.catalogue import Catalogue  # noqa: E402
-from matcher.errors import ModelError  # noqa: E402
-from matcher.scorer import ColdStartScorer  # noqa: E402
-
-EXAMPLES = ROOT.parent / "shared" / "contract" / "examples"
+ROOT = Path(__file__).resolve().parents[1]  # the project folder (gunicorn 'api:create_app()')
+SHARED = ROOT.parent / "shared"
+EXAMPLES = SHARED / "contract" / "examples"
 PROFILE: dict[str, Any] = {
     "id": "p-7f3a",
     "age": 71,
@@ -45,7 +42,7 @@ def make_app(tmp_path: Path, catalogue: Catalogue | str, **config: Any):
         "TESTING": True,
     }
     settings.update(config)
-    return api.create_app(settings)
+    return create_app(settings)
 
 
 # --- a stand-in trained model, for reload tests --------------------------------------------

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from api_support import make_app
 
-import api
 from matcher.catalogue import Catalogue
 from matcher.cli import demo_catalogue_path
+from matcher.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -19,8 +19,8 @@ def catalogue() -> Catalogue:
 
 @pytest.fixture
 def app(tmp_path, catalogue, monkeypatch):
-    for key in api.DEFAULTS:
-        monkeypatch.delenv(key, raising=False)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(f"MATCHER_{name.upper()}", raising=False)
     return make_app(tmp_path, catalogue)
 
 

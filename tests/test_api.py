@@ -4,6 +4,8 @@ and off, configuration, model reload without downtime, and a real gunicorn start
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -20,10 +22,11 @@ from html.parser import HTMLParser
 import pytest
 from api_support import PROFILE, ROOT, fake_load_model, make_app, point_current, write_model
 
-import api
-from matcher import geo
+from matcher import geo, watch
 from matcher.cli import main as cli_main
 from matcher.contract import NEEDS, parse_profile
+from matcher.service import context, create_app
+from matcher.service.server import is_loopback
 from matcher.store import Store
 
 pytest_plugins = ["conftest_api"]  # the app, client and catalogue fixtures
@@ -250,15 +253,33 @@ def test_model_card_for_the_cold_start_scorer(client):
     assert "not been learned" in card["summary"] and "need_listed" in card["weights"]
 
 
-def test_healthz(client, catalogue):
+def test_healthz_is_liveness_and_never_touches_the_store(client, catalogue, monkeypatch):
+    store = client.application.extensions["matcher"].store
+    monkeypatch.setattr(store, "writable", lambda: 1 / 0)
+    monkeypatch.setattr(store, "ping", lambda: 1 / 0)
     r = client.get("/healthz")
     assert r.status_code == 200
+    body = r.get_json()
+    assert body["status"] == "ok" and body["model_version"] == "cold-start-1"
+    assert body["catalogue_size"] == len(catalogue)
+    assert "cold-start scorer" in body["note"]
+
+
+def test_readyz_writes_to_the_store_and_names_what_is_served(client, catalogue, monkeypatch):
+    r = client.get("/readyz")
+    assert r.status_code == 200
     assert r.get_json() == {
-        "status": "ok",
-        "model_version": "cold-start-1",
-        "catalogue_size": len(catalogue),
+        "status": "ready",
         "database": "ok",
+        "model_version": "cold-start-1",
+        "catalogue_version": None,
+        "catalogue_size": len(catalogue),
     }
+    store = client.application.extensions["matcher"].store
+    monkeypatch.setattr(store, "writable", lambda: False)
+    r = client.get("/readyz")
+    assert r.status_code == 503
+    assert r.get_json()["status"] == "unavailable" and r.get_json()["database"] == "unavailable"
 
 
 def test_openapi_lists_every_endpoint_and_its_statuses(client):
@@ -273,6 +294,7 @@ def test_openapi_lists_every_endpoint_and_its_statuses(client):
         ("/v1/referrals/{referral_id}/outcome", "post"),
         ("/v1/model", "get"),
         ("/healthz", "get"),
+        ("/readyz", "get"),
     }
     for (path, method), op in ops.items():
         statuses = set(op["responses"])
@@ -283,7 +305,11 @@ def test_openapi_lists_every_endpoint_and_its_statuses(client):
             assert {"400", "413", "415", "422"} <= statuses
         if "{" in path:
             assert "404" in statuses
-    assert set(ops[("/v1/activities", "get")]["responses"]) == {"200", "401", "422", "500"}
+    for op in ops.values():  # any request may meet a long URL or headers, or a busy service
+        assert {"414", "431", "503"} <= set(op["responses"])
+    assert set(ops[("/v1/activities", "get")]["responses"]) == {
+        "200", "401", "422", "500", "414", "431", "503"
+    }
     schemas = doc["components"]["schemas"]
     assert any(name.startswith("Profile") for name in schemas)
     profile = next(s for n, s in schemas.items() if n.startswith("Profile") and "Location" not in n)
@@ -354,10 +380,10 @@ def test_the_page_asks_for_a_key_when_keys_are_set(keyed):
 
 def test_keys_compare_in_constant_time(monkeypatch, app):
     seen = []
-    real = api.hmac.compare_digest
-    monkeypatch.setattr(api.hmac, "compare_digest", lambda a, b: seen.append(1) or real(a, b))
+    real = hmac.compare_digest
+    monkeypatch.setattr(context.hmac, "compare_digest", lambda a, b: seen.append(1) or real(a, b))
     service = app.extensions["matcher"]
-    service._key_digests = [api.hashlib.sha256(k.encode()).digest() for k in ("a", "b", "c")]
+    service._key_digests = [hashlib.sha256(k.encode()).digest() for k in ("a", "b", "c")]
     assert service.key_ok("a")
     assert len(seen) == 3  # every key is compared, not just up to the first match
 
@@ -374,7 +400,7 @@ def test_configuration_from_the_environment(tmp_path, monkeypatch, catalogue):
     monkeypatch.setenv("MATCHER_MAX_BODY", "1000")
     monkeypatch.setenv("MATCHER_MODEL_DIR", str(tmp_path / "none"))
     monkeypatch.setenv("MATCHER_RELOAD_ON_SIGHUP", "0")
-    app = api.create_app()
+    app = create_app()
     c = app.test_client()
     auth = {"Authorization": "Bearer env-key"}
     assert c.get("/healthz").get_json()["catalogue_size"] == 20
@@ -384,7 +410,7 @@ def test_configuration_from_the_environment(tmp_path, monkeypatch, catalogue):
     assert c.post("/v1/match", json=big, headers=auth).status_code == 413
     assert (tmp_path / "env.sqlite3").exists()
     # A mapping overrides the environment.
-    app2 = api.create_app(
+    app2 = create_app(
         {"MATCHER_API_KEYS": "", "MATCHER_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}"}
     )
     assert app2.test_client().get("/v1/model").status_code == 200
@@ -428,7 +454,7 @@ def test_serve_refuses_a_public_address_without_keys(monkeypatch, capsys):
     ],
 )
 def test_is_loopback(host, loopback):
-    assert api.is_loopback(host) is loopback
+    assert is_loopback(host) is loopback
 
 
 # --- model reload without downtime --------------------------------------------------------------
@@ -448,7 +474,7 @@ def _version(c) -> str:
 
 
 def test_a_new_model_is_picked_up_and_a_bad_one_refused(tmp_path, catalogue, models, caplog):
-    caplog.set_level(logging.INFO, logger="matcher.api")
+    caplog.set_level(logging.INFO, logger="matcher")
     app = make_app(
         tmp_path,
         catalogue,
@@ -485,10 +511,10 @@ def test_the_model_is_checked_at_most_every_few_seconds(tmp_path, catalogue, mod
         MATCHER_MODEL_DIR=str(models / "current"),
         MATCHER_MODEL_CHECK_SECONDS=3600,
     )
-    holder = app.extensions["matcher"].models
+    holder = app.extensions["matcher"].watcher
     calls = []
-    real = holder._fingerprint
-    monkeypatch.setattr(holder, "_fingerprint", lambda: calls.append(1) or real())
+    real = watch.fingerprint
+    monkeypatch.setattr(watch, "fingerprint", lambda path: calls.append(1) or real(path))
     c = app.test_client()
     write_model(models, "m-2")
     point_current(models, "m-2")
@@ -501,7 +527,6 @@ def test_the_model_is_checked_at_most_every_few_seconds(tmp_path, catalogue, mod
 
 def test_sighup_reloads_the_model(tmp_path, catalogue, models, monkeypatch):
     before = signal.getsignal(signal.SIGHUP)
-    monkeypatch.setattr(api, "_SIGHUP_INSTALLED", False)
     try:
         app = make_app(
             tmp_path,
@@ -522,7 +547,7 @@ def test_sighup_reloads_the_model(tmp_path, catalogue, models, monkeypatch):
 
 
 def test_a_bad_model_at_start_falls_back_to_cold_start(tmp_path, catalogue, models, caplog):
-    caplog.set_level(logging.INFO, logger="matcher.api")
+    caplog.set_level(logging.INFO, logger="matcher")
     write_model(models, "m-bad", bad=True)
     point_current(models, "m-bad")
     app = make_app(tmp_path, catalogue, MATCHER_MODEL_DIR=str(models / "current"))
@@ -783,7 +808,7 @@ def test_real_model_folders_swap_and_a_tampered_one_is_refused(tmp_path, catalog
         evidence = {"act-00000": (0.4, 10.0)}
         save_model(booster, evidence, card, root, version, reference=np.zeros(len(FEATURES)))
     set_current(root, "v1")
-    caplog.set_level(logging.INFO, logger="matcher.api")
+    caplog.set_level(logging.INFO, logger="matcher")
     app = make_app(tmp_path, catalogue, MATCHER_MODEL_DIR=str(root / "current"),
                    MATCHER_MODEL_CHECK_SECONDS=0)  # fmt: skip
     c = app.test_client()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from importlib.resources import files
 
 import numpy as np
 import pytest
@@ -16,6 +17,8 @@ from matcher.features import prepare
 from matcher.filters import allowed, violations
 from matcher.text import CONCEPTS, concepts_in
 from training.simulate import (
+    ARCHETYPE_CONCEPTS,
+    ARCHETYPES,
     CONCEPT_NAMES,
     PERSON_PHRASES,
     TOWNS,
@@ -27,6 +30,7 @@ from training.simulate import (
     town_places,
     true_logit,
 )
+from training.simulate.population import _CONCEPT_POPULARITY, _COOCCUR, _FIRST_NEED
 
 SEED = 3
 SMALL = {"n_activities": 150, "n_referrals": 3000, "n_heldout": 40}
@@ -263,6 +267,22 @@ def test_people_describe_interests_in_their_own_words():
     # The matcher's lexicon catches many, not all: the synonym gap is part of the world (and
     # interests left unsaid or unasked widen it further).
     assert 0.3 < np.mean(recognised) < 0.97
+
+
+def test_world_tables_agree_with_each_other_and_the_contract():
+    assert set(_CONCEPT_POPULARITY) == set(CONCEPT_NAMES)
+    assert set(ARCHETYPE_CONCEPTS) <= {kind.key for kind in ARCHETYPES}
+    assert {c for offered in ARCHETYPE_CONCEPTS.values() for c in offered} <= set(CONCEPT_NAMES)
+    assert len(_FIRST_NEED) == 3 and all(set(table) <= set(NEEDS) for table in _FIRST_NEED)
+    assert set(_COOCCUR) <= set(NEEDS)
+    assert {c for friends in _COOCCUR.values() for c in friends} <= set(NEEDS)
+
+
+def test_data_files_are_json_directly_in_the_data_folder():
+    # Package data ships "simulate/data/*.json": nothing else, nothing in subfolders.
+    names = [entry.name for entry in (files("training.simulate") / "data").iterdir()]
+    assert "archetypes.json" in names and "towns.json" in names
+    assert all(name.endswith(".json") for name in names), names
 
 
 def test_command_line(tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""Tests for the synthetic activity generator and the shipped demo catalogue around Leeds."""
+"""Tests for the synthetic activity generator (training.simulate.catalogue) and the shipped demo
+catalogue around Leeds."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from matcher.contract import NEEDS, parse_activity
-from matcher.synthetic import ARCHETYPES, _id_width, generate_catalogue
+from matcher.contract import ACCESSIBILITY, NEEDS, parse_activity
+from training.simulate.catalogue import _VENUES, ARCHETYPES, _id_width, generate_catalogue
+from training.simulate.tables import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "matcher" / "data" / "demo_catalogue.json"
@@ -45,6 +47,16 @@ def test_archetypes_are_many_and_well_formed():
         for template in kind.names + kind.descriptions:
             template.format(place="Meanwood")  # only the {place} slot
         assert abs(sum(p for _, p in kind.cost) - 1) < 1e-9, kind.key
+
+
+def test_listing_tables_cover_every_archetype():
+    venues = {kind.venue for kind in ARCHETYPES}
+    assert venues <= set(_VENUES)
+    access = read_table("venue_access")["venues"]
+    assert venues | {"online"} <= set(access)
+    for venue, p in access.items():
+        assert list(p) == list(ACCESSIBILITY), venue  # every feature, in the contract's order
+        assert all(0.0 <= x <= 1.0 for x in p.values()), venue
 
 
 def test_same_seed_same_catalogue():

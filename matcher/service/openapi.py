@@ -1,0 +1,174 @@
+"""The OpenAPI 3.1 document, its schemas generated from the pydantic bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from .problems import PROBLEM_JSON
+from .schemas import (
+    ActivityOut,
+    ActivityPage,
+    ActivityQuery,
+    Health,
+    MatchRequest,
+    MatchResponse,
+    ModelCard,
+    OutcomeRecorded,
+    OutcomeRequest,
+    Problem,
+    Ready,
+    ReferralCreated,
+    ReferralRequest,
+)
+
+
+def _responses(ok: tuple[int, str, str] | None, *errors: int) -> dict[str, Any]:
+    words = {
+        400: "Malformed JSON",
+        401: "Missing or wrong API key (only when the service has keys)",
+        404: "Not found",
+        413: "Body too large",
+        415: "Body not sent as JSON",
+        422: "The request breaks the contract; the field paths are listed, never the values",
+        500: "A fault on our side; only an opaque error id is returned",
+        414: "The request line (URL) is too long",
+        431: "The request's headers are too large",
+        503: "Busy: no worker could take the request in time; try again after Retry-After",
+    }
+    out: dict[str, Any] = {}
+    if ok:
+        status, ref, text = ok
+        out[str(status)] = {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": ref}}},
+        }
+    # Any request may meet an over-long URL or headers, or a busy service.
+    for status in dict.fromkeys((*errors, 414, 431, 503)):
+        out[str(status)] = {
+            "description": words[status],
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return out
+
+
+def build_openapi() -> dict[str, Any]:
+    """An OpenAPI 3.1 document, its schemas generated from the contract's pydantic models."""
+    ref_template = "#/components/schemas/{model}"
+    models = [
+        (MatchRequest, "validation"), (ReferralRequest, "validation"),
+        (OutcomeRequest, "validation"), (MatchResponse, "serialization"),
+        (ActivityPage, "serialization"), (ActivityOut, "serialization"),
+        (ReferralCreated, "serialization"), (OutcomeRecorded, "serialization"),
+        (ModelCard, "serialization"), (Health, "serialization"), (Ready, "serialization"),
+        (Problem, "serialization"),
+    ]  # fmt: skip
+    refs, defs = models_json_schema(models, ref_template=ref_template)
+    schemas = defs.get("$defs", {})
+    # ``interests`` takes a string as well as a list; older contract schemas showed only the list.
+    for name, schema in schemas.items():
+        interests = schema.get("properties", {}).get("interests")
+        if name.startswith("Profile") and interests and "anyOf" not in interests:
+            listed = {k: v for k, v in interests.items() if k not in ("title", "description")}
+            schema["properties"]["interests"] = {
+                "anyOf": [{"type": "string", "maxLength": 2000}, listed],
+                "title": "Interests",
+            }
+
+    def ref(model: type[BaseModel], mode: str) -> str:
+        return refs[(model, mode)]["$ref"]
+
+    def body(model: type[BaseModel]) -> dict[str, Any]:
+        return {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": ref(model, "validation")}}},
+        }
+
+    secured = [{}, {"bearer": []}]
+    query = ActivityQuery.model_json_schema()["properties"]
+    parameters = [
+        {"name": name, "in": "query", "required": False,
+         "description": prop.get("description", ""),
+         "schema": {k: v for k, v in _optional(prop).items() if k not in ("title", "description")}}
+        for name, prop in query.items()
+    ]  # fmt: skip
+    path_id = {"in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Social-prescribing matcher",
+            "version": "1.0.0",
+            "description": "Ranks local social-prescribing activities for one person, and "
+            "records referrals and their outcomes. Errors are RFC 9457 problems.",
+        },
+        "paths": {
+            "/v1/match": {"post": {
+                "operationId": "match", "summary": "Suggestions for one person",
+                "security": secured, "requestBody": body(MatchRequest),
+                "responses": _responses((200, ref(MatchResponse, "serialization"), "Matches"),
+                                        400, 401, 413, 415, 422, 500)}},
+            "/v1/activities": {"get": {
+                "operationId": "listActivities", "summary": "Search the catalogue",
+                "security": secured, "parameters": parameters,
+                "responses": _responses(
+                    (200, ref(ActivityPage, "serialization"), "One page of activities"),
+                    401, 422, 500)}},
+            "/v1/activities/{activity_id}": {"get": {
+                "operationId": "getActivity", "summary": "One activity",
+                "security": secured, "parameters": [{"name": "activity_id", **path_id}],
+                "responses": _responses((200, ref(ActivityOut, "serialization"), "The activity"),
+                                        401, 404, 500)}},
+            "/v1/referrals": {"post": {
+                "operationId": "createReferral", "summary": "Record a referral",
+                "security": secured, "requestBody": body(ReferralRequest),
+                "responses": _responses(
+                    (201, ref(ReferralCreated, "serialization"), "Referral recorded"),
+                    400, 401, 413, 415, 422, 500)}},
+            "/v1/referrals/{referral_id}/outcome": {"post": {
+                "operationId": "recordOutcome", "summary": "Record whether the person went",
+                "security": secured, "parameters": [{"name": "referral_id", **path_id}],
+                "requestBody": body(OutcomeRequest),
+                "responses": _responses(
+                    (200, ref(OutcomeRecorded, "serialization"), "Outcome recorded"),
+                    400, 401, 404, 413, 415, 422, 500)}},
+            "/v1/model": {"get": {
+                "operationId": "modelCard", "summary": "The model card of the model in service",
+                "security": secured,
+                "responses": _responses((200, ref(ModelCard, "serialization"), "Model card"),
+                                        401, 500)}},
+            "/healthz": {"get": {
+                "operationId": "health", "summary": "Liveness: the process answers",
+                "responses": _responses((200, ref(Health, "serialization"), "Up"), 500, 503)}},
+            "/readyz": {"get": {
+                "operationId": "ready",
+                "summary": "Readiness: the store takes a write; what is being served",
+                "responses": {**_responses((200, ref(Ready, "serialization"), "Ready"), 500),
+                              "503": {"description": "The referral store cannot be written, or "
+                                      "no worker could take the request in time",
+                                      "content": {
+                                          "application/json": {"schema": {
+                                              "$ref": ref(Ready, "serialization")}},
+                                          PROBLEM_JSON: {"schema": {
+                                              "$ref": "#/components/schemas/Problem"}}}}}}},
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "Needed only when the service is configured with API keys."}},
+        },
+    }  # fmt: skip
+
+
+def _optional(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema without pydantic's ``anyOf [..., null]``."""
+    if "anyOf" in prop:
+        kinds = [p for p in prop["anyOf"] if p.get("type") != "null"]
+        if len(kinds) == 1:
+            return {**{k: v for k, v in prop.items() if k not in ("anyOf", "default")}, **kinds[0]}
+    return prop
+
+
+# --- the link-worker page -----------------------------------------------------------------------

@@ -1,0 +1,144 @@
+"""Request and response bodies of the JSON API; the OpenAPI document is generated from these."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from ..contract import Activity, Day, Need, Profile
+
+MAX_LIMIT = 50
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True)
+
+
+class MatchRequest(_Body):
+    """Suggestions for one person (contract §6)."""
+
+    profile: Profile
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 10
+
+
+class MatchOut(BaseModel):
+    activity_id: str
+    name: str
+    score: float
+    distance_km: float | None
+    reasons: list[str]
+
+
+class MatchResponse(BaseModel):
+    id: str | None = Field(default=None, description="the profile's id, echoed back")
+    matches: list[MatchOut]
+    model_version: str
+
+
+class ActivityOut(Activity):
+    distance_km: float | None = Field(default=None, description="from the postcode searched")
+    inferred_needs: list[Need] | None = Field(
+        default=None, description="need codes inferred from the text, when none are listed"
+    )
+
+
+class ActivityPage(BaseModel):
+    """One page of activities, in the style of Open Referral UK v3."""
+
+    total_items: int
+    total_pages: int
+    page_number: int
+    size: int
+    first_page: bool
+    last_page: bool
+    empty: bool
+    contents: list[ActivityOut]
+
+
+class ActivityQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
+    text: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    postcode: Annotated[str, Field(min_length=1, max_length=10)] | None = None
+    proximity: Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)] | None = Field(
+        default=None, description="metres from the postcode"
+    )
+    need: Need | None = None
+    day: Day | None = None
+    page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    per_page: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+class ReferralRequest(_Body):
+    """A link worker referred this person to this activity."""
+
+    profile: Profile
+    activity_id: Annotated[str, Field(min_length=1, max_length=200)]
+    shown: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        default=None, max_length=100, description="the activity ids suggested, in order"
+    )
+
+
+class ReferralCreated(BaseModel):
+    referral_id: str
+
+
+class OutcomeRequest(_Body):
+    attended: StrictBool = Field(description="whether the person went at least once")
+    sessions_attended: Annotated[int, Field(ge=0, le=10_000)] | None = None
+
+
+class OutcomeRecorded(BaseModel):
+    referral_id: str
+    activity_id: str
+    date: str
+    attended: bool
+    sessions_attended: int | None = None
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    version: str
+    kind: str
+    trained: bool
+
+
+class Health(BaseModel):
+    """Liveness: the process answers. It touches neither the store nor the disk."""
+
+    status: Literal["ok"]
+    model_version: str
+    catalogue_size: int
+    catalogue_version: str | None = None
+    note: str | None = None
+
+
+class Ready(BaseModel):
+    """Readiness: a real write round trip to the store, and what is being served."""
+
+    status: Literal["ready", "unavailable"]
+    database: Literal["ok", "unavailable"]
+    model_version: str
+    catalogue_version: str | None = None
+    catalogue_size: int
+
+
+class FieldProblem(BaseModel):
+    path: str = Field(description="where in the request, e.g. profile.age; never the value")
+    expected: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    request_id: str | None = None
+    error_id: str | None = Field(default=None, description="quote it when reporting a fault")
+    errors: list[FieldProblem] | None = None
+
+
+# --- errors as RFC 9457 problems --------------------------------------------------------------

@@ -1,0 +1,95 @@
+"""The service's one typed settings object, read from ``MATCHER_*`` environment variables at the
+edges (the command line and the app factory) and passed inward; the library reads none.
+
+=============================  =================================================================
+MATCHER_CATALOGUE              catalogue file, ORUK feed, or a folder whose ``current`` names a
+                               version (``matcher pull``); default: the bundled demo catalogue
+MATCHER_MODEL_DIR              model folder or models root, watched for changes; default: the
+                               model shipped with the package
+MATCHER_DATABASE_URL           referral store; ``sqlite:///PATH`` or
+                               ``postgresql+psycopg://USER@HOST:PORT/DB``; default: an SQLite
+                               file in the instance folder, created on first start
+MATCHER_INSTANCE               folder for the default SQLite store and catalogue snapshots;
+                               default: ``instance`` in the working folder
+MATCHER_API_KEYS               comma-separated keys for ``/v1`` (``Authorization: Bearer KEY``)
+MATCHER_MAX_BODY               largest request body in bytes (default 1 MB)
+MATCHER_MODEL_CHECK_SECONDS    how often a worker looks for a new model or catalogue (default 5)
+MATCHER_QUEUE_TIMEOUT          seconds a request may wait for a worker before it gets 503
+                               (default 3)
+MATCHER_RELOAD_ON_SIGHUP       reload model and catalogue on SIGHUP (default true)
+=============================  =================================================================
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import InvalidInput
+
+__all__ = ["Settings", "load_settings", "normalise_database_url"]
+
+
+def normalise_database_url(url: str) -> str:
+    """A plain ``postgresql://`` URL means psycopg 3, as ``postgresql+psycopg://`` does."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
+
+
+class Settings(BaseSettings):
+    """Everything the service and the command line can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MATCHER_", extra="ignore", hide_input_in_errors=True, frozen=True
+    )
+
+    catalogue: str | None = None
+    model_dir: str | None = None
+    database_url: str | None = None
+    instance: Path = Path("instance")
+    api_keys: SecretStr = SecretStr("")
+    max_body: int = Field(1_000_000, gt=0)
+    model_check_seconds: float = Field(5.0, ge=0, allow_inf_nan=False)
+    queue_timeout: float = Field(3.0, gt=0, allow_inf_nan=False)
+    reload_on_sighup: bool = True
+
+    @field_validator("catalogue", "model_dir", "database_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def keys(self) -> list[str]:
+        """The API keys, one per comma-separated entry."""
+        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+
+    def catalogue_source(self) -> Path:
+        """The configured catalogue (file or pulled folder), else the bundled demo catalogue."""
+        if self.catalogue:
+            return Path(self.catalogue)
+        return Path(str(files("matcher") / "data" / "demo_catalogue.json"))
+
+    def store_url(self) -> str:
+        """The referral store's URL: the one configured, else SQLite in the instance folder."""
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite:///{self.instance.resolve() / 'matcher.sqlite3'}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``MATCHER_*`` environment variables, then ``overrides`` (field names, e.g.
+    ``max_body=500``); a bad value is an :class:`InvalidInput` naming the variable, never the
+    value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = [
+            ("MATCHER_" + str(e["loc"][0]).upper() if e["loc"] else "settings", e["msg"])
+            for e in exc.errors(include_input=False, include_url=False)
+        ]
+        raise InvalidInput(problems) from None
