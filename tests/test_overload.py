@@ -40,11 +40,13 @@ def test_a_burst_is_answered_and_the_service_recovers_at_once(tmp_path):
     env = {"MATCHER_QUEUE_TIMEOUT": "0.5", "MATCHER_INSTANCE": str(tmp_path / "instance")}
     with running(tmp_path, env, workers=2) as server:
         port = int(server.url.rsplit(":", 1)[1])
+        assert server.post("/v1/match", {"profile": PROFILE})[0] == 200  # idle: served
         started = time.monotonic()
         answers = asyncio.run(_burst(port))
         ended = time.monotonic()
         status, health = server.get("/healthz", timeout=5)
         recovered = time.monotonic() - ended
+        after = server.post("/v1/match", {"profile": PROFILE})[0]
 
     failures = [a for a in answers if isinstance(a, BaseException)]
     assert not failures, f"{len(failures)} connections got no answer: {failures[:3]}"
@@ -52,12 +54,13 @@ def test_a_burst_is_answered_and_the_service_recovers_at_once(tmp_path):
     assert set(statuses) <= {200, 503}, sorted(set(statuses))
     busy = [a for a in answers if a[0] == 503]
     assert busy, "a burst this size should have met the queue timeout"
-    assert statuses.count(200) >= 2
+    # How many are served depends on the machine's load; that the rest are told to retry at
+    # once, and that the service serves normally right after, does not.
     for _status, headers, payload in busy[:20]:
         assert headers["content-type"] == "application/problem+json"
         assert int(headers["retry-after"]) >= 1
         assert json.loads(payload)["status"] == 503
-    assert status == 200 and health["status"] == "ok"
+    assert status == 200 and health["status"] == "ok" and after == 200
     assert recovered < 1.0, f"healthz answered {recovered:.2f} s after the burst"
     print(f"{BURST} connections in {ended - started:.2f} s: {statuses.count(200)} served, "
           f"{len(busy)} told to retry; healthz after {recovered * 1000:.0f} ms")  # fmt: skip
