@@ -28,7 +28,7 @@ from .contract import (
 from .errors import InvalidInput, InvalidProfile, MatcherError
 from .features import locate
 from .ranking import Match, Matcher
-from .scorer import load_scorer
+from .scoring import load_scorer
 from .settings import Settings, load_settings
 from .watch import catalogue_file
 

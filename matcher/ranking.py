@@ -15,7 +15,7 @@ from .contract import Activity, Profile, parse_profile
 from .features import COLUMN, People, Person, build_features, prepare
 from .filters import allowed
 from .reasons import EXPLAINED, explain, money, when
-from .scorer import ColdStartScorer, Scorer
+from .scoring import ColdStartScorer, Scorer
 
 # Variety, as shares of a candidate's score: a copy of a suggestion already chosen (text
 # likeness 1) loses half its score, and likeness below LIKENESS_FLOOR costs nothing (two

@@ -16,7 +16,7 @@ from typing import Any
 from .catalogue import Catalogue
 from .errors import CatalogueError, MatcherError, ModelError
 from .ranking import Matcher
-from .scorer import ColdStartScorer, Scorer, default_model_dir, load_scorer
+from .scoring import ColdStartScorer, Scorer, default_model_dir, load_scorer
 
 __all__ = ["Watcher", "catalogue_file", "catalogue_name", "fingerprint", "reload_all"]
 

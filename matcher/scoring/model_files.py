@@ -1,13 +1,12 @@
-"""Trained model folders: writing them, verifying and loading them safely, and switching which
-one serves.
+"""Model folders on disk: writing one, and verifying and loading it safely.
 
-A models root holds one folder per version and a pointer to the one in service::
+A model folder holds two files; a models root holds one folder per version and a pointer to
+the one in service (switched by :mod:`matcher.scoring.registry`)::
 
     models/
       2026-03-31.1/  model.skops       the estimator, activity evidence and reference row (skops)
                      model_card.json   version, data, libraries, features, metrics, gate, SHA-256
       current -> 2026-03-31.1          a symlink, switched atomically
-      history.json                     the versions that have served, in order, for rollback
 
 Loading checks the card, then the SHA-256 of ``model.skops`` against it before any byte is
 deserialised, then lets skops build only the types in :data:`TRUSTED_TYPES`, then checks the
@@ -18,7 +17,6 @@ prediction.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import io
 import json
@@ -29,37 +27,35 @@ import re
 import secrets
 import warnings
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .catalogue import Catalogue
-from .errors import ModelError
-from .features import COLUMN, FEATURES
+from ..errors import ModelError
+from ..features import FEATURES
+from .trained import TrainedScorer, boosters, thread_controller
 
 __all__ = [
     "CARD_FILE",
+    "CURRENT",
     "MODEL_FILE",
     "TRUSTED_TYPES",
-    "TrainedScorer",
-    "current_version",
+    "default_model_dir",
     "library_versions",
-    "list_versions",
     "load_model",
-    "read_history",
-    "rollback",
     "save_model",
-    "set_current",
     "sha256_file",
+    "update_card",
 ]
 
 MODEL_FILE = "model.skops"
 CARD_FILE = "model_card.json"
+# A models root's pointer to the version in service: loading follows it, the registry moves it.
 CURRENT = "current"
-HISTORY_FILE = "history.json"
 CARD_FORMAT = "matcher-model/1"
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -138,16 +134,17 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The time now in UTC, to the second, as cards and history record it."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     """Numpy scalars and arrays to plain JSON; NaN and infinities to null."""
     if isinstance(value, Mapping):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [_json_ready(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -157,7 +154,8 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file aside and rename it into place, so readers see the old one or the new."""
     tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
     with open(tmp, "wb") as f:
         f.write(data)
@@ -166,7 +164,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _check_version_name(version: str) -> None:
+def check_version_name(version: str) -> None:
+    """Refuse a version name that could escape the models root or shadow ``current``."""
     if not isinstance(version, str) or not _VERSION.fullmatch(version) or version == CURRENT:
         raise ValueError(
             "a model version is 1-100 letters, digits, '.', '_' or '-', starting with a letter "
@@ -254,7 +253,7 @@ def save_model(
     ``models/current`` is not touched: see :func:`set_current`. Anything :func:`load_model`
     would refuse is refused here.
     """
-    _check_version_name(version)
+    check_version_name(version)
     root = Path(models_root)
     final = root / version
     if final.exists():
@@ -295,7 +294,7 @@ def save_model(
     card.update(
         format=CARD_FORMAT,
         version=version,
-        trained_at=card.get("trained_at") or _now(),
+        trained_at=card.get("trained_at") or utc_now(),
         libraries=library_versions(),
         features=list(FEATURES),
         estimator=_describe(estimator),
@@ -309,14 +308,14 @@ def save_model(
         model_file=MODEL_FILE,
         model_sha256=hashlib.sha256(blob).hexdigest(),
     )
-    text = json.dumps(_json_ready(card), indent=2, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(json_ready(card), indent=2, ensure_ascii=False, allow_nan=False)
 
     root.mkdir(parents=True, exist_ok=True)
     staging = root / f".{version}.tmp-{secrets.token_hex(4)}"
     staging.mkdir()
     try:
-        _write_atomic(staging / MODEL_FILE, blob)
-        _write_atomic(staging / CARD_FILE, (text + "\n").encode("utf-8"))
+        write_atomic(staging / MODEL_FILE, blob)
+        write_atomic(staging / CARD_FILE, (text + "\n").encode("utf-8"))
         os.rename(staging, final)  # fails if another writer got there first
     except OSError as exc:
         for name in (MODEL_FILE, CARD_FILE):
@@ -334,11 +333,11 @@ def _describe(estimator: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"type": type(estimator).__name__}
     if isinstance(estimator, CalibratedClassifierCV):
         out["calibration"] = estimator.method
-    boosters = _boosters(estimator)
-    if boosters:
-        out["boosting_rounds"] = int(boosters[0].n_iter_)
-        params = boosters[0].get_params()
-        out["params"] = _json_ready({k: v for k, v in params.items() if _plain(v)})
+    inner = boosters(estimator)
+    if inner:
+        out["boosting_rounds"] = int(inner[0].n_iter_)
+        params = inner[0].get_params()
+        out["params"] = json_ready({k: v for k, v in params.items() if _plain(v)})
     return out
 
 
@@ -359,8 +358,8 @@ def update_card(folder: str | Path, **fields: Any) -> dict[str, Any]:
     if fixed:
         raise ValueError(f"update_card cannot change {', '.join(sorted(fixed))}")
     card.update(fields)
-    text = json.dumps(_json_ready(card), indent=2, ensure_ascii=False, allow_nan=False)
-    _write_atomic(folder / CARD_FILE, (text + "\n").encode("utf-8"))
+    text = json.dumps(json_ready(card), indent=2, ensure_ascii=False, allow_nan=False)
+    write_atomic(folder / CARD_FILE, (text + "\n").encode("utf-8"))
     return card
 
 
@@ -455,42 +454,6 @@ def _deserialise(blob: bytes, source: str) -> Any:
         raise ModelError(
             f"{source}: cannot be loaded ({exc.__class__.__name__}: {first})"
         ) from None
-
-
-def _platt(estimator: Any) -> tuple[Any, float, float] | None:
-    """``(booster, a, b)`` when the model is one booster under one sigmoid calibration, whose
-    chance is ``1 / (1 + exp(a * f + b))`` of the booster's decision ``f``; else None."""
-    from sklearn.calibration import CalibratedClassifierCV, _SigmoidCalibration
-
-    members = getattr(estimator, "calibrated_classifiers_", [])
-    if not isinstance(estimator, CalibratedClassifierCV) or len(members) != 1:
-        return None
-    calibrators = members[0].calibrators
-    if len(calibrators) != 1 or not isinstance(calibrators[0], _SigmoidCalibration):
-        return None
-    booster = _boosters(estimator)[0]
-    return booster, float(calibrators[0].a_), float(calibrators[0].b_)
-
-
-def _boosters(estimator: Any) -> list[Any]:
-    """The gradient-boosted models that predict, inside whatever wraps them."""
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.frozen import FrozenEstimator
-
-    if isinstance(estimator, HistGradientBoostingClassifier):
-        return [estimator]
-    if isinstance(estimator, CalibratedClassifierCV):
-        found: dict[int, Any] = {}
-        for member in getattr(estimator, "calibrated_classifiers_", []):
-            inner = member.estimator
-            if isinstance(inner, FrozenEstimator):
-                inner = inner.estimator
-            if not isinstance(inner, HistGradientBoostingClassifier):
-                raise ModelError(f"calibrated model wraps a {type(inner).__name__}")
-            found[id(inner)] = inner
-        return list(found.values())
-    raise ModelError(f"unexpected model type {type(estimator).__name__}")
 
 
 def _check_trees(booster: Any, source: str) -> None:
@@ -598,22 +561,14 @@ def _check_payload_parts(payload: Any, source: str) -> bool:
     if not isinstance(payload["prior_rate"], float) or not 0 <= payload["prior_rate"] <= 1:
         raise ModelError(f"{source}: malformed prior rate")
     estimator = payload["estimator"]
-    for booster in _boosters(estimator):
+    for booster in boosters(estimator):
         _check_trees(booster, source)
     smooth = _check_calibration(estimator, source)
-    with _thread_controller().limit(limits=1, user_api="openmp"):
+    with thread_controller().limit(limits=1, user_api="openmp"):
         probe = estimator.predict_proba(payload["reference"][None, :])
     if probe.shape != (1, 2) or not np.isfinite(probe).all():
         raise ModelError(f"{source}: the model does not give a probability")
     return smooth
-
-
-def kept_aside_only(path: str | Path) -> bool:
-    """A models root holding versions but no ``current``: training ran, the gate said no."""
-    path = Path(path)
-    if not path.is_dir() or (path / CARD_FILE).exists() or (path / CURRENT).exists():
-        return False
-    return any((child / CARD_FILE).exists() for child in path.iterdir())
 
 
 def _resolve(path: Path) -> Path:
@@ -670,272 +625,9 @@ def _library_notes(card: dict[str, Any]) -> list[str]:
     return notes
 
 
-# --- the scorer -------------------------------------------------------------------------------
-
-SMALL_BATCH = 10_000  # rows below which prediction runs on one thread
+# --- the shipped model ------------------------------------------------------------------------
 
 
-@functools.cache
-def _thread_controller() -> Any:
-    from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
-
-    return ThreadpoolController()
-
-
-class TrainedScorer:
-    """A trained model behind the :class:`~matcher.scorer.Scorer` interface.
-
-    ``predict`` is the calibrated chance of attending. ``contributions`` measures each
-    feature by occlusion: its value replaced by the reference row's (training medians), the
-    change in log-odds recorded. With sigmoid calibration that is the served score's own
-    log-odds; with isotonic calibration, whose steps would hide small changes, the trees'.
-    """
-
-    kind = "trained"
-
-    def __init__(
-        self,
-        payload: dict[str, Any],
-        card: dict[str, Any],
-        path: Path,
-        *,
-        smooth: bool = True,
-        notes: Sequence[str] = (),
-    ):
-        self.estimator = payload["estimator"]
-        self.card = card
-        self.path = path
-        self.version: str = card["version"]
-        self.reference: np.ndarray = payload["reference"]
-        self.prior_rate: float = payload["prior_rate"]
-        self._ids: list[str] = payload["activity_ids"]
-        self._rate: np.ndarray = payload["uptake_rate"]
-        self._count: np.ndarray = payload["uptake_count"]
-        self._smooth = smooth
-        self._boosters = _boosters(self.estimator)
-        self._platt = _platt(self.estimator)
-        self.notes = list(notes)
-
-    def __repr__(self) -> str:
-        return f"TrainedScorer(version={self.version!r}, path={str(self.path)!r})"
-
-    def evidence(self, catalogue: Catalogue) -> tuple[np.ndarray, np.ndarray]:
-        """Each catalogue activity's uptake rate and referral count as trained; activities
-        the model never saw get the prior rate and a count of 0."""
-        rate = np.full(len(catalogue), self.prior_rate)
-        count = np.zeros(len(catalogue))
-        position = catalogue.position
-        pairs = [(position[a], k) for k, a in enumerate(self._ids) if a in position]
-        if pairs:
-            at, k = np.array(pairs, dtype=np.intp).T
-            rate[at], count[at] = self._rate[k], self._count[k]
-        return rate, count
-
-    @staticmethod
-    def _threads(n_rows: int) -> contextlib.AbstractContextManager:
-        # Serving scores tens to hundreds of rows: starting OpenMP threads for those costs
-        # more than the trees themselves (measured: 2 ms alone against 20 ms on two cores).
-        if n_rows >= SMALL_BATCH:
-            return contextlib.nullcontext()
-        return _thread_controller().limit(limits=1, user_api="openmp")
-
-    @staticmethod
-    def _rows(X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=float)
-        if X.ndim != 2 or X.shape[1] != len(FEATURES):
-            raise ValueError(f"expected rows of {len(FEATURES)} features")
-        return X
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        X = self._rows(X)
-        if len(X) == 0:
-            return np.zeros(0)
-        with self._threads(len(X)):
-            if self._platt is not None:
-                from scipy.special import expit  # as scikit-learn's sigmoid calibration
-
-                return expit(self._log_odds(X))
-            return self.estimator.predict_proba(X)[:, 1]
-
-    def _log_odds(self, X: np.ndarray) -> np.ndarray:
-        if self._platt is not None:  # the same numbers as predict_proba, without its wrappers
-            booster, a, b = self._platt
-            return -(a * booster.decision_function(X) + b)
-        if self._smooth:
-            p = np.clip(self.estimator.predict_proba(X)[:, 1], 1e-9, 1 - 1e-9)
-            return np.log(p) - np.log1p(-p)
-        return np.mean([b.decision_function(X) for b in self._boosters], axis=0)
-
-    def contributions(self, X: np.ndarray, features: Sequence[str] | None = None) -> np.ndarray:
-        """Per row and feature, the log-odds the feature's value adds over the reference
-        row's value (0 where they agree). One batch of ``k × (m + 1)`` predictions, where
-        ``m`` is the number of ``features`` asked for (default all; the rest are 0)."""
-        X = self._rows(X)
-        k, n = X.shape
-        if k == 0:
-            return np.zeros((0, n))
-        wanted = np.arange(n) if features is None else np.array([COLUMN[f] for f in features])
-        m = len(wanted)
-        occluded = np.repeat(X, m, axis=0)
-        column = np.tile(wanted, k)
-        occluded[np.arange(k * m), column] = self.reference[column]
-        with self._threads(k * (m + 1)):
-            z = self._log_odds(np.vstack([X, occluded]))
-        out = np.zeros((k, n))
-        out[:, wanted] = z[:k, None] - z[k:].reshape(k, m)
-        same = (self.reference == X) | (np.isnan(X) & np.isnan(self.reference))
-        out[same] = 0.0  # exactly: a feature at its reference value explains nothing
-        return out
-
-
-# --- which model serves -----------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    """One writer at a time for ``current`` and ``history.json``: a lock on the models folder
-    itself, so no lock file is left beside the models."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, the switch itself is still atomic
-        yield
-        return
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def current_version(models_root: str | Path) -> str | None:
-    """The version ``models/current`` points at, or None when there is none."""
-    link = Path(models_root) / CURRENT
-    if not link.is_symlink():
-        return None
-    return Path(os.readlink(link)).name
-
-
-def list_versions(models_root: str | Path) -> list[str]:
-    """Every model folder under the root, oldest first (by the card's trained_at)."""
-    root = Path(models_root)
-    if not root.is_dir():
-        return []
-    found = []
-    for folder in root.iterdir():
-        if folder.name.startswith(".") or folder.is_symlink() or not folder.is_dir():
-            continue
-        if not (folder / CARD_FILE).is_file():
-            continue
-        try:
-            trained_at = str(json.loads((folder / CARD_FILE).read_text("utf-8")).get("trained_at"))
-        except (OSError, ValueError, AttributeError):
-            trained_at = ""
-        found.append((trained_at, folder.name))
-    return [name for _, name in sorted(found)]
-
-
-def read_history(models_root: str | Path) -> dict[str, Any]:
-    """``history.json``: ``history`` (versions that served, in order, the last serving now)
-    and ``events`` (every switch and rollback, with times)."""
-    path = Path(models_root) / HISTORY_FILE
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        return {"history": [], "events": []}
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
-    if (
-        not isinstance(data, dict)
-        or not isinstance(data.get("history"), list)
-        or not all(isinstance(v, str) for v in data["history"])
-    ):
-        raise ModelError(f'{path}: expected {{"history": [versions], "events": [...]}}')
-    data.setdefault("events", [])
-    return data
-
-
-def _history_now(root: Path) -> dict[str, Any]:
-    data = read_history(root)
-    current = current_version(root)
-    # The link is the truth for serving: a switch made by hand still counts.
-    if current is not None and (not data["history"] or data["history"][-1] != current):
-        data["history"].append(current)
-    return data
-
-
-def _point_current(root: Path, version: str) -> None:
-    link = root / CURRENT
-    if link.exists() and not link.is_symlink():
-        raise ModelError(f"{link}: is not a symlink; move it aside to let versions be switched")
-    tmp = root / f".{CURRENT}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    os.symlink(version, tmp)  # relative: the models folder can move
-    try:
-        os.replace(tmp, link)  # rename(2): readers see the old target or the new, never none
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-def _verified(root: Path, version: str) -> None:
-    _check_version_name(version)
-    folder = root / version
-    if not folder.is_dir() or folder.is_symlink():
-        raise ModelError(f"{folder}: no such model version")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        load_model(folder)  # never point serving at a model that would not load
-
-
-def set_current(models_root: str | Path, version: str) -> None:
-    """Point ``models/current`` at ``version`` (after checking it loads) and record it."""
-    root = Path(models_root)
-    _verified(root, version)
-    with _locked(root):
-        data = _history_now(root)
-        previous = current_version(root)
-        _point_current(root, version)
-        if not data["history"] or data["history"][-1] != version:
-            data["history"].append(version)
-        data["events"].append(
-            {"action": "set_current", "version": version, "previous": previous, "at": _now()}
-        )
-        _write_history(root, data)
-
-
-def rollback(models_root: str | Path) -> str:
-    """Point ``models/current`` back at the version that served before it; return that version.
-
-    Raises
-    ------
-    ModelError
-        When the history holds no earlier version, or that version no longer loads.
-    """
-    root = Path(models_root)
-    if not root.is_dir():
-        raise ModelError(f"{root}: no models folder there")
-    with _locked(root):
-        data = _history_now(root)
-        history = data["history"]
-        current = current_version(root)
-        if len(history) < 2:
-            now = f"{current} is the only version that has served" if current else "no version"
-            raise ModelError(f"{root}: nothing to roll back to ({now}; see {HISTORY_FILE})")
-        target = history[-2]
-        try:
-            _verified(root, target)
-        except ModelError as exc:
-            raise ModelError(f"cannot roll back to {target}: {exc}") from None
-        _point_current(root, target)
-        history.pop()
-        data["events"].append(
-            {"action": "rollback", "version": target, "previous": current, "at": _now()}
-        )
-        _write_history(root, data)
-    return target
-
-
-def _write_history(root: Path, data: dict[str, Any]) -> None:
-    text = json.dumps(_json_ready(data), indent=2, ensure_ascii=False)
-    _write_atomic(root / HISTORY_FILE, (text + "\n").encode("utf-8"))
+def default_model_dir() -> Path:
+    """The model shipped with the package (``matcher/data/model``)."""
+    return Path(str(files("matcher") / "data" / "model"))

@@ -1,18 +1,17 @@
-"""The model interface ranking talks to, and the transparent cold-start scorer that serves until
-a trained model exists and whenever one cannot be loaded."""
+"""The interface ranking talks to, and the transparent cold-start scorer that serves until a
+trained model exists and whenever one cannot be loaded."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib.resources import files
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from .catalogue import Catalogue
-from .errors import ModelError
-from .features import COLUMN, FEATURES
+from ..catalogue import Catalogue
+from ..features import COLUMN, FEATURES
+
+__all__ = ["ColdStartScorer", "Scorer", "sigmoid"]
 
 
 class Scorer(Protocol):
@@ -34,6 +33,7 @@ class Scorer(Protocol):
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
+    """The logistic function: log-odds to a chance from 0 to 1."""
     return 1.0 / (1.0 + np.exp(-z))
 
 
@@ -91,33 +91,3 @@ class ColdStartScorer:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return sigmoid(self.BIAS + self.contributions(X).sum(axis=1))
-
-
-def default_model_dir() -> Path:
-    """The model shipped with the package (``matcher/data/model``)."""
-    return Path(str(files("matcher") / "data" / "model"))
-
-
-def load_scorer(
-    model_dir: str | Path | None = None, *, required: bool | None = None
-) -> tuple[Scorer, str | None]:
-    """The trained model in ``model_dir`` (default: the shipped one), or the cold-start scorer
-    with a note saying why. A folder that is ``required`` (by default: one named explicitly)
-    must load: failing that is an error."""
-    from .artifacts import kept_aside_only, load_model
-
-    explicit = model_dir is not None if required is None else required
-    path = Path(model_dir) if model_dir is not None else default_model_dir()
-    if not explicit and not path.exists():
-        return ColdStartScorer(), f"no trained model at {path}; using the cold-start scorer"
-    if kept_aside_only(path):
-        return ColdStartScorer(), (
-            f"{path} has no current model (the gate kept every model there aside: see their "
-            "model_card.json); using the cold-start scorer"
-        )
-    try:
-        return load_model(path), None
-    except ModelError as exc:
-        if explicit:
-            raise
-        return ColdStartScorer(), f"{exc}; using the cold-start scorer"
