@@ -16,6 +16,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, NoReturn
 
+from . import pull
 from .catalogue import Catalogue
 from .contract import (
     ACCESSIBILITY,
@@ -27,10 +28,10 @@ from .contract import (
 )
 from .errors import InvalidInput, InvalidProfile, MatcherError
 from .features import locate
+from .pull import catalogue_file
 from .ranking import Match, Matcher
 from .scoring import load_scorer
 from .settings import Settings, load_settings
-from .watch import catalogue_file
 
 EXIT_BAD_INPUT = 2
 
@@ -142,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--database", default=None,
                        help="referral store URL (default: $MATCHER_DATABASE_URL or "
                             "instance/matcher.sqlite3)")  # fmt: skip
+
+    pulled = sub.add_parser(
+        "pull", help="read a live Open Referral UK / HSDS 3.0 API into a versioned catalogue folder"
+    )
+    pull.add_arguments(pulled)
 
     db = sub.add_parser("db", help="the referral store's schema")
     db.add_argument("action", choices=["upgrade", "current"],
@@ -330,6 +336,7 @@ COMMANDS = {
     "schema": cmd_schema,
     "serve": cmd_serve,
     "db": cmd_db,
+    "pull": pull.command,
 }
 
 

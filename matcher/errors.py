@@ -9,6 +9,7 @@ Hierarchy::
     │   ├── InvalidUptake       an uptake record breaks the contract
     │   └── UnknownPostcode     a postcode not in the shipped table
     ├── CatalogueError          a catalogue file cannot be read at all
+    ├── PullError               a pull from an Open Referral UK API failed; ``current`` is as it was
     ├── UnknownActivity         an activity id that is not in the catalogue
     └── ModelError              a model folder cannot be loaded or trusted
 """
@@ -62,6 +63,11 @@ class UnknownPostcode(InvalidInput):
 
 class CatalogueError(MatcherError):
     """A catalogue file cannot be read at all (missing, not JSON, no activities)."""
+
+
+class PullError(MatcherError):
+    """A pull from an Open Referral UK API failed, was partial or came back empty; the message is
+    one line saying why, and the catalogue folder's ``current`` was left as it was."""
 
 
 class UnknownActivity(MatcherError, KeyError):

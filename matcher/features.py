@@ -213,11 +213,14 @@ def build_features(
     p: np.ndarray,
     a: np.ndarray,
     evidence: tuple[np.ndarray, np.ndarray] | None = None,
+    distance_km: np.ndarray | None = None,
 ) -> np.ndarray:
     """Features for the pairs ``(people[p[k]], catalogue[a[k]])``, one row per pair.
 
     ``evidence`` is ``(rate, count)`` aligned with the catalogue: each activity's smoothed
     uptake rate and how many referrals it rests on, supplied by a trained model.
+    ``distance_km`` is each pair's distance when already known (one person's candidates from
+    :meth:`Catalogue.nearby`); otherwise it is computed here, the same way.
     """
     p = np.asarray(p, dtype=np.intp)
     a = np.asarray(a, dtype=np.intp)
@@ -241,9 +244,12 @@ def build_features(
     put("interest_similarity", _interest_similarity(people, catalogue, p, a))
     put("interest_concepts", np.einsum("ij,ij->i", people.concepts[p], catalogue.concepts[a]))
 
-    distance = geo.haversine_km(people.lat[p], people.lon[p], catalogue.lat[a], catalogue.lon[a])
+    if distance_km is None:
+        distance_km = geo.haversine_km(
+            people.lat[p], people.lon[p], catalogue.lat[a], catalogue.lon[a]
+        )
     online = catalogue.online[a]
-    distance = np.where(online, np.nan, distance)  # nobody travels to an online activity
+    distance = np.where(online, np.nan, distance_km)  # nobody travels to an online activity
     put("distance_km", distance)
     put("distance_ratio", distance / people.max_km[p])
     put("travel_minutes", distance / people.speed[p] * 60.0 + people.wait[p])

@@ -11,8 +11,17 @@ from .contract import Activity, Profile
 from .features import Person
 
 
-def allowed(person: Person, catalogue: Catalogue, idx: np.ndarray) -> np.ndarray:
-    """Which of the catalogue positions ``idx`` may be suggested to ``person`` at all."""
+def allowed(
+    person: Person,
+    catalogue: Catalogue,
+    idx: np.ndarray,
+    distance_km: np.ndarray | None = None,
+) -> np.ndarray:
+    """Which of the catalogue positions ``idx`` may be suggested to ``person`` at all.
+
+    ``distance_km``: the person's distance to each of ``idx``, as :meth:`Catalogue.nearby`
+    gives it with the candidates (computed here when not given).
+    """
     profile = person.profile
     ok = catalogue.active[idx].copy()
     if profile.age is not None:
@@ -32,7 +41,9 @@ def allowed(person: Person, catalogue: Catalogue, idx: np.ndarray) -> np.ndarray
         excluded = np.array([catalogue.position.get(x, -1) for x in profile.exclude])
         ok &= ~np.isin(idx, excluded)
     if person.located:
-        far = geo.haversine_km(person.lat, person.lon, catalogue.lat[idx], catalogue.lon[idx])
+        far = distance_km
+        if far is None:
+            far = geo.haversine_km(person.lat, person.lon, catalogue.lat[idx], catalogue.lon[idx])
         ok &= ~(far > person.max_km) | online  # unknown location (NaN) is kept, and flagged
     return ok
 

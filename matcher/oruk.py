@@ -1,4 +1,14 @@
-"""Import Open Referral UK (ORUK v1 and v3) service records as the matcher's native activities."""
+"""Import Open Referral UK service records (ORUK v1, and HSDS 3.0 / ORUK 3.0) as the matcher's
+native activities.
+
+HSDS 3.0 spells some things differently from ORUK v1, and both are read: ``schedules`` beside
+``regular_schedules``; ``service_at_locations[].location`` (with ``addresses`` typed physical or
+postal, ``location_type`` physical, postal or virtual, ``accessibility``, ``phones`` and
+``schedules``) beside v1's ``physical_addresses`` and ``accessibility_for_disabilities``;
+``phones`` on the service, its contacts, its places and the service-at-location link;
+``attributes[].taxonomy_term`` beside ``service_taxonomys``; ``fees_description`` beside
+``fees``; ``organization.website`` beside v1's ``organization.url``; and language codes in
+ISO 639-1, 639-2 or 639-3 (``pl``, ``pol``, ``en-GB``)."""
 
 from __future__ import annotations
 
@@ -14,7 +24,7 @@ from .text import clean_html
 
 log = logging.getLogger(__name__)
 
-__all__ = ["import_feed", "is_oruk", "services", "to_activity"]
+__all__ = ["import_feed", "is_active", "is_oruk", "service_id", "services", "to_activity"]
 
 # Keys only an ORUK service carries (v1 and v3). Contract-native activities never have them at
 # the top level: they spell ``organisation`` and nest ``url``/``email`` under ``contact``.
@@ -24,6 +34,8 @@ _ORUK_KEYS = frozenset({
     "cost_options", "fees", "fees_description", "url", "email", "accreditations",
     "deliverable_type", "attending_type", "attending_access", "service_taxonomys", "contacts",
     "phones", "locations", "eligibility_description", "minimum_age", "maximum_age",
+    "last_modified", "assurer_email", "service_areas", "required_documents",
+    "interpretation_services", "application_process",
 })  # fmt: skip
 # Keys only a native activity carries (contract §2); no ORUK version has them on a service.
 _NATIVE_KEYS = frozenset({
@@ -181,6 +193,11 @@ def _is_virtual(location: dict) -> bool:
     return _text(location.get("location_type")).lower() == "virtual"
 
 
+def _is_postal(location: dict) -> bool:
+    """An HSDS 3.0 ``postal`` location is where letters go, never where people meet."""
+    return _text(location.get("location_type")).lower() == "postal"
+
+
 def _location_entries(service: dict) -> list[tuple[dict, dict | None]]:
     """(location, service_at_location) pairs in feed order, v1 and v3 alike."""
     entries: list[tuple[dict, dict | None]] = []
@@ -301,7 +318,7 @@ def _schedule_lists(holder: dict) -> list[dict]:
 
 def _sessions(schedules: list[dict], notes: list[str]) -> list[dict]:
     sessions: list[dict] = []
-    unreadable = monthly = False
+    unreadable = monthly = spaced = False
     for schedule in schedules:
         freq = _text(schedule.get("freq")).upper()
         days = _days(schedule.get("byday"))
@@ -313,6 +330,8 @@ def _sessions(schedules: list[dict], notes: list[str]) -> list[dict]:
             continue
         if freq in ("MONTHLY", "YEARLY") or _NTH_DAY.search(_text(schedule.get("byday"))):
             monthly = True
+        elif (interval := _number(schedule.get("interval"))) is not None and interval > 1:
+            spaced = True  # HSDS 3.0 RRULE INTERVAL: "every other week"
         end = _time(schedule.get("closes_at"))
         for day in days:
             session = {"day": day, "start": start}
@@ -324,6 +343,8 @@ def _sessions(schedules: list[dict], notes: list[str]) -> list[dict]:
         notes.append("schedule could not be read")
     if monthly:
         notes.append("monthly schedule kept as weekly sessions")
+    if spaced:
+        notes.append("schedule every few weeks kept as weekly sessions")
     if len(sessions) > _MAX_SESSIONS:
         notes.append(f"only the first {_MAX_SESSIONS} sessions kept")
         sessions = sessions[:_MAX_SESSIONS]
@@ -569,18 +590,34 @@ _LANGUAGES = {
     "latvian": "lv", "slovak": "sk", "czech": "cs", "bulgarian": "bg", "hungarian": "hu",
     "irish": "ga", "gaelic": "gd",
 }  # fmt: skip
+# HSDS 3.0 allows ISO 639-3 codes (and publishers send 639-2/B): three letters for the above.
+_THREE_LETTER = {
+    "eng": "en", "cym": "cy", "wel": "cy", "pol": "pl", "urd": "ur", "pan": "pa", "ben": "bn",
+    "syl": "bn", "ara": "ar", "arb": "ar", "som": "so", "guj": "gu", "fra": "fr", "fre": "fr",
+    "spa": "es", "por": "pt", "ron": "ro", "rum": "ro", "lit": "lt", "zho": "zh", "chi": "zh",
+    "cmn": "zh", "yue": "zh", "fas": "fa", "per": "fa", "pes": "fa", "kur": "ku", "tam": "ta",
+    "hin": "hi", "tur": "tr", "ita": "it", "deu": "de", "ger": "de", "rus": "ru", "ukr": "uk",
+    "pus": "ps", "tir": "ti", "lav": "lv", "slk": "sk", "slo": "sk", "ces": "cs", "cze": "cs",
+    "bul": "bg", "hun": "hu", "gle": "ga", "gla": "gd",
+}  # fmt: skip
+
+
+def _language_code(value: str) -> str | None:
+    """An ISO 639-1 code from ``"pl"``, ``"pol"``, ``"en-GB"`` or a language's English name."""
+    if re.fullmatch(r"[a-z]{2}(?:[-_][a-z0-9]{2,8})*", value):
+        return value[:2]  # a BCP 47 tag's primary subtag: "en-gb" -> "en"
+    if value in _THREE_LETTER:
+        return _THREE_LETTER[value]
+    return _LANGUAGES.get(value)
 
 
 def _languages(service: dict) -> list[str]:
     codes = []
     for item in _items(service.get("languages")):
         for key in ("code", "language", "name"):
-            value = _text(item.get(key)).lower()
-            if re.fullmatch(r"[a-z]{2}", value):
-                codes.append(value)
-                break
-            if value in _LANGUAGES:
-                codes.append(_LANGUAGES[value])
+            code = _language_code(_text(item.get(key)).lower())
+            if code:
+                codes.append(code)
                 break
     return _dedupe(codes)
 
@@ -596,17 +633,25 @@ def _phones(holders: Iterable[dict]) -> Iterator[str]:
                 yield number
 
 
-def _contact(service: dict, locations: list[dict]) -> dict[str, str]:
+def _contact(service: dict, places: list[dict]) -> dict[str, str]:
+    """Phone, email and web address: the service's own first, then its contacts', then its
+    places' (locations and, in HSDS 3.0, service-at-location links, which carry phones and
+    contacts of their own), then the organisation's web address (v1 ``url``, 3.0 ``website``)."""
     contacts = _items(service.get("contacts"))
+    contacts += [c for place in places for c in _items(place.get("contacts"))]
     organisation = (
         service.get("organization") if isinstance(service.get("organization"), dict) else {}
     )
     contact: dict[str, str] = {}
-    phone = next(_phones([service, *contacts, *locations]), "")
+    phone = next(_phones([service, *contacts, *places]), "")
     email = _text(service.get("email")) or next(
         (e for c in contacts if (e := _text(c.get("email")))), ""
     )
-    url = _text(service.get("url")) or _text(organisation.get("url"))
+    url = (
+        _text(service.get("url"))
+        or _text(organisation.get("url"))
+        or _text(organisation.get("website"))
+    )
     for key, value in (("phone", phone), ("email", email), ("url", url)):
         if value and len(value) <= (_MAX_DESCRIPTION if key == "url" else _MAX_SHORT):
             contact[key] = value
@@ -626,16 +671,13 @@ def to_activity(service: dict) -> tuple[dict, list[str]]:
     if not isinstance(service, dict):
         raise ValueError("not an object")
     notes: list[str] = []
-    raw_id = service.get("id")
-    if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
-        raise ValueError("no id")
-    service_id = str(raw_id).strip()
-    if not service_id:
+    identifier = service_id(service)
+    if identifier is None:
         raise ValueError("no id")
     name = _text(service.get("name"))
     if not name:
         raise ValueError("empty name")
-    activity: dict[str, Any] = {"id": service_id, "name": _truncate(name, _MAX_NAME)}
+    activity: dict[str, Any] = {"id": identifier, "name": _truncate(name, _MAX_NAME)}
 
     description = _paragraphs(service.get("description"))
     if description:
@@ -659,11 +701,14 @@ def to_activity(service: dict) -> tuple[dict, list[str]]:
     if attending in ("phone", "home visit"):
         notes.append(f"not a venue ({attending})")
     elif attending == "online":
-        if any(_read_location(loc) for loc, _ in entries if not _is_virtual(loc)):
+        venues = [loc for loc, _ in entries if not (_is_virtual(loc) or _is_postal(loc))]
+        if any(_read_location(loc) for loc in venues):
             notes.append("online: venue address not used")
     else:
         for loc, sal in entries:
-            if not _is_virtual(loc) and (location := _read_location(loc)) is not None:
+            if _is_virtual(loc) or _is_postal(loc):
+                continue
+            if (location := _read_location(loc)) is not None:
                 chosen = (loc, sal)
                 break
         if location is None and not online:
@@ -721,7 +766,8 @@ def to_activity(service: dict) -> tuple[dict, list[str]]:
     if languages:
         activity["languages"] = languages
 
-    contact = _contact(service, [loc for loc, _ in entries])
+    places = [loc for loc, _ in entries] + [sal for _, sal in entries if sal]
+    contact = _contact(service, places)
     if contact:
         activity["contact"] = contact
     return activity, notes
@@ -730,12 +776,28 @@ def to_activity(service: dict) -> tuple[dict, list[str]]:
 # --- a whole feed -----------------------------------------------------------------------------
 
 
+def service_id(record: Any) -> str | None:
+    """The id a service record's activity gets (``" 42 "`` and ``42`` both give ``"42"``), or
+    None when the record has no usable id. The key for merging a change into a catalogue."""
+    raw = record.get("id") if isinstance(record, dict) else None
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        return None
+    return str(raw).strip() or None
+
+
+def is_active(record: Any) -> bool:
+    """Whether a service record is active: its ``status`` is ``active`` (any case, spaces
+    ignored) or absent, as :func:`to_activity` reads it. HSDS 3.0's ``inactive``, ``defunct``
+    and ``temporarily closed`` are not."""
+    if not isinstance(record, dict):
+        return False
+    status = _text(record.get("status")).lower()
+    return not status or status == "active"
+
+
 def _label(record: Any, number: int) -> str:
     """How a skipped record is named: its id, or its place in the feed when it has none."""
-    raw = record.get("id") if isinstance(record, dict) else None
-    if isinstance(raw, (str, int)) and not isinstance(raw, bool) and str(raw).strip():
-        return str(raw).strip()
-    return f"record {number}"
+    return service_id(record) or f"record {number}"
 
 
 def import_feed(data: Any) -> tuple[list[dict], list[tuple[str, str]], dict[str, int]]:

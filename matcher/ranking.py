@@ -115,12 +115,15 @@ class Matcher:
     def score(self, person: Person) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Allowed candidate positions, their scores and feature rows, best first."""
         cat = self.catalogue
-        idx = cat.candidates(person.lat, person.lon, person.max_km)
-        idx = idx[allowed(person, cat, idx)]
+        # Candidates and their distances once, for the filters and the features alike.
+        idx, distance = cat.nearby(person.lat, person.lon, person.max_km)
+        ok = allowed(person, cat, idx, distance)
+        idx, distance = idx[ok], distance[ok]
         if len(idx) == 0:
             return idx, np.zeros(0), np.zeros((0, len(COLUMN)))
         X = build_features(
-            People([person], cat), cat, np.zeros(len(idx), np.intp), idx, self._evidence
+            People([person], cat), cat, np.zeros(len(idx), np.intp), idx, self._evidence,
+            distance_km=distance,
         )
         if len(idx) > MAX_MODEL_CANDIDATES and not isinstance(self.scorer, ColdStartScorer):
             # A first stage for very dense catalogues: the cheap transparent score keeps the

@@ -86,12 +86,14 @@ def _interest_words(person: Person, catalogue: Catalogue, i: int) -> list[str]:
               if on and catalogue.concepts[i, catalogue.concept_names.index(c)]]  # fmt: skip
     if shared:
         return shared[:2]
-    activity_words = set(words(Catalogue.text_of(catalogue.activities[i])))
-    said = [
-        w
-        for w in person.profile.interest_text.lower().replace(",", " ").split()
-        if len(w) > 3 and w.strip(".;:!?") and words(w) and words(w)[0] in activity_words
-    ]
+    # The person's words against the activity's, from the text index: catalogue text was
+    # tokenised once, at load, and is not again here.
+    said = []
+    for w in person.profile.interest_text.lower().replace(",", " ").split():
+        if len(w) > 3 and w.strip(".;:!?"):
+            token = words(w)
+            if token and catalogue.has_word(i, token[0]):
+                said.append(w)
     return list(dict.fromkeys(w.strip(".;:!?") for w in said))[:2]  # fmt: skip
 
 

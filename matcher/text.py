@@ -37,7 +37,8 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data.replace("\r", " ").replace("\n", " "))
 
 
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
+# Runs of blanks become one space: only runs that are not one space already need replacing.
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]{2,}|[\t\r\f\v\u00a0\u200b]")
 _NEWLINES = re.compile(r"\s*\n\s*")
 
 
@@ -54,7 +55,8 @@ def clean_html(text: str | None) -> str:
     else:
         text = html.unescape(text)
     text = _SPACES.sub(" ", text)
-    text = _NEWLINES.sub("\n", text)
+    if "\n" in text:
+        text = _NEWLINES.sub("\n", text)
     return text.strip()
 
 
@@ -85,10 +87,23 @@ def stem(word: str) -> str:
     return word
 
 
-def words(text: str) -> list[str]:
-    """Lower-cased, stemmed words with stop words removed."""
+def words(text: str, cache: dict[str, str] | None = None) -> list[str]:
+    """Lower-cased, stemmed words with stop words removed.
+
+    ``cache`` (a dict the caller owns) saves re-stemming the same words when a whole catalogue
+    is tokenised at load; the result is the same with or without it.
+    """
     text = text.lower().replace("'", "").replace("\u2019", "")
-    return [stem(w) for w in _WORD.findall(text) if w not in _STOP]
+    if cache is None:
+        return [stem(w) for w in _WORD.findall(text) if w not in _STOP]
+    found = _WORD.findall(text)
+    stems = list(map(cache.get, found))
+    if None in stems:
+        for w in found:
+            if w not in cache:
+                cache[w] = "" if w in _STOP else stem(w)  # a stem is never empty
+        stems = list(map(cache.__getitem__, found))
+    return list(filter(None, stems))
 
 
 # --- lexicons -------------------------------------------------------------------------------
@@ -207,32 +222,48 @@ NEED_LEXICON: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-def _phrase_index(lexicon: dict[str, tuple[str, ...]]) -> dict[tuple[str, ...], list[str]]:
-    index: dict[tuple[str, ...], list[str]] = {}
+class _Phrases(dict[tuple[str, ...], list[str]]):
+    """Phrase (as words) -> labels, knowing which words can start a phrase: most tokens start
+    none, and are passed over at once."""
+
+    first: frozenset[str] = frozenset()
+    labels: tuple[str, ...] = ()
+
+
+def _phrase_index(lexicon: dict[str, tuple[str, ...]]) -> _Phrases:
+    index = _Phrases()
     for label, phrases in lexicon.items():
         for phrase in phrases:
             key = tuple(words(phrase))
             if key and label not in index.setdefault(key, []):
                 index[key].append(label)
+    index.first = frozenset(key[0] for key in index)
+    index.labels = tuple(lexicon)
     return index
 
 
 _CONCEPT_PHRASES = _phrase_index(CONCEPTS)
 _NEED_PHRASES = _phrase_index(NEED_LEXICON)
-_MAX_PHRASE = 3
+# _find looks for phrases of one to three words.
+assert all(len(key) <= 3 for key in (*_CONCEPT_PHRASES, *_NEED_PHRASES))
 
 
-def _find(tokens: list[str], index: dict[tuple[str, ...], list[str]]) -> dict[str, set[str]]:
-    """Labels whose phrases occur in ``tokens``, with the phrases that matched."""
+def _find(tokens: list[str], index: _Phrases) -> dict[str, set[str]]:
+    """Labels whose phrases occur in ``tokens``, with the phrases that matched (labels in the
+    lexicon's order)."""
+    present = index.first.intersection(tokens)
+    if not present:
+        return {}
+    keys = [(t,) for t in present if (t,) in index]
+    if len(tokens) > 1:
+        keys += index.keys() & set(zip(tokens, tokens[1:]))
+    if len(tokens) > 2:
+        keys += index.keys() & set(zip(tokens, tokens[1:], tokens[2:]))
     found: dict[str, set[str]] = {}
-    for i in range(len(tokens)):
-        for n in range(1, _MAX_PHRASE + 1):
-            key = tuple(tokens[i : i + n])
-            if len(key) < n:
-                break
-            for label in index.get(key, ()):
-                found.setdefault(label, set()).add(" ".join(key))
-    return found
+    for key in keys:
+        for label in index[key]:
+            found.setdefault(label, set()).add(" ".join(key))
+    return {label: found[label] for label in index.labels if label in found}
 
 
 def concepts_in(text: str) -> set[str]:
@@ -242,12 +273,21 @@ def concepts_in(text: str) -> set[str]:
 
 def need_hits(text: str) -> dict[str, int]:
     """How many distinct lexicon phrases of each need occur in ``text``."""
-    return {need: len(p) for need, p in _find(words(text), _NEED_PHRASES).items()}
+    return need_hits_in(words(text))
+
+
+def need_hits_in(tokens: list[str]) -> dict[str, int]:
+    """:func:`need_hits` of text already split by :func:`words`."""
+    return {need: len(p) for need, p in _find(tokens, _NEED_PHRASES).items()}
 
 
 def analyse(text: str) -> list[str]:
     """Tokens for TF-IDF: stemmed words plus one ``c:<concept>`` token per concept mention, so
     that "allotment" and "gardening" share a dimension."""
-    tokens = words(text)
+    return analyse_tokens(words(text))
+
+
+def analyse_tokens(tokens: list[str]) -> list[str]:
+    """:func:`analyse` of text already split by :func:`words`."""
     concepts = _find(tokens, _CONCEPT_PHRASES)
     return tokens + [f"c:{c}" for c in sorted(concepts) for _ in range(2)]

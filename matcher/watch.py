@@ -15,10 +15,11 @@ from typing import Any
 
 from .catalogue import Catalogue
 from .errors import CatalogueError, MatcherError, ModelError
+from .pull import catalogue_file, catalogue_version
 from .ranking import Matcher
 from .scoring import ColdStartScorer, Scorer, default_model_dir, load_scorer
 
-__all__ = ["Watcher", "catalogue_file", "catalogue_name", "fingerprint", "reload_all"]
+__all__ = ["Watcher", "catalogue_name", "fingerprint", "reload_all"]
 
 log = logging.getLogger("matcher.watch")
 
@@ -92,7 +93,9 @@ class Watcher:
         self._reload_requested = False
         self._next_check = time.monotonic() + self.check_seconds
         self._key = fingerprint(self.path)
-        self._catalogue_key = fingerprint(self.catalogue_source) if self.catalogue_source else None
+        self._catalogue_key = (
+            _catalogue_key(self.catalogue_source) if self.catalogue_source else None
+        )
         self.refused: str | None = None
         self.catalogue_refused: str | None = None
         self.loaded_from: Path | None = None
@@ -157,12 +160,13 @@ class Watcher:
     def _check_catalogue(self, forced: bool) -> Catalogue | None:
         if self.catalogue_source is None:
             return None
-        key = fingerprint(self.catalogue_source)
+        key = _catalogue_key(self.catalogue_source)
         if key == self._catalogue_key and not forced:
             return None
         self._catalogue_key = key
-        if key is None:
-            _event(logging.WARNING, "catalogue_missing", serving=self.catalogue_version)
+        if key is None or isinstance(key, str):
+            self.catalogue_refused = key
+            _event(logging.WARNING, "catalogue_missing", reason=key, serving=self.catalogue_version)
             return None
         try:
             catalogue = self._load_catalogue(catalogue_file(self.catalogue_source))
@@ -232,16 +236,15 @@ class Watcher:
         return base
 
 
-def catalogue_file(source: str | Path) -> Path:
-    """A catalogue file stays itself; a folder written by ``matcher pull`` gives the file its
-    ``current`` version holds."""
-    path = Path(source)
-    return path / "current" / "catalogue.json" if path.is_dir() else path
-
-
 def catalogue_name(source: Path) -> str:
     """A catalogue's version: the folder ``current`` points at, else the file's name."""
-    current = source / "current"
-    if current.is_symlink() or current.exists():
-        return Path(os.path.realpath(current)).name
-    return source.name
+    return catalogue_version(source) or source.name
+
+
+def _catalogue_key(source: Path) -> tuple | str | None:
+    """What changes when a new catalogue is there: the file behind a pulled folder's
+    ``current``, or the file itself; a broken ``current`` is a key of its own (refused)."""
+    try:
+        return fingerprint(catalogue_file(source))
+    except CatalogueError as exc:
+        return str(exc)

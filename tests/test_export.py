@@ -12,17 +12,17 @@ import pytest
 from api_support import ROOT, make_app
 
 from matcher.contract import parse_uptake
-from matcher.store import Store
+from matcher.store import Store, upgrade
 from training.export import export_uptake, main
 
-pytest_plugins = ["conftest_api"]  # the catalogue fixture
+pytest_plugins = ["conftest_api", "store_support"]  # catalogue; store_url (SQLite, PostgreSQL)
 
 PROFILE = {"age": 71, "location": {"postcode": "LS6 3HN"}, "needs": ["loneliness"]}
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+def store(store_url):
+    s = Store(store_url, create=True)
     day = datetime(2026, 2, 3, tzinfo=timezone.utc)
     a = s.add_referral(PROFILE, "act-00001", shown=["act-00001", "act-00002"], when=day)
     b = s.add_referral({**PROFILE, "age": 44}, "act-00002", when=day.replace(day=5))
@@ -30,7 +30,8 @@ def store(tmp_path):
     s.add_referral(PROFILE, "act-00004", when=day.replace(day=7))  # no outcome yet
     s.record_outcome(a, True, 6)
     s.record_outcome(b, False, 0)
-    return s
+    yield s
+    s.close()
 
 
 def test_exports_referrals_with_an_outcome(store, tmp_path):
@@ -66,12 +67,34 @@ def test_since(store, tmp_path):
     assert [json.loads(x)["activity_id"] for x in out.read_text().splitlines()] == ["act-00002"]
 
 
-def test_bad_arguments_exit_2(tmp_path, capsys):
-    assert main(["--out", str(tmp_path / "u.jsonl"), "--database", str(tmp_path / "none.db")]) == 2
+def test_a_bare_path_names_an_sqlite_file(tmp_path):
+    Store(f"sqlite:///{tmp_path / 'r.sqlite3'}", create=True).close()
+    assert (
+        main(["--out", str(tmp_path / "u.jsonl"), "--database", str(tmp_path / "r.sqlite3")]) == 0
+    )
+
+
+def test_bad_arguments_exit_2(tmp_path, capsys, monkeypatch):
+    out = str(tmp_path / "u.jsonl")
+    assert main(["--out", out, "--database", str(tmp_path / "none.db")]) == 2
     assert "no referral database" in capsys.readouterr().err
-    assert not (tmp_path / "none.db").exists()
-    assert main(["--out", "x", "--database", "postgresql://h/db"]) == 2
-    assert main(["--out", "x", "--since", "March"]) == 2
+    assert not (tmp_path / "none.db").exists()  # an export never creates a store
+    assert main(["--out", out, "--database", "mysql://h/db"]) == 2
+    assert "unsupported database URL" in capsys.readouterr().err
+    assert main(["--out", out, "--database", "postgresql://postgres@127.0.0.1:1/db"]) == 2
+    assert "cannot open the referral database" in capsys.readouterr().err
+    assert main(["--out", out, "--since", "March"]) == 2
+    monkeypatch.setenv("MATCHER_MAX_BODY", "lots")
+    assert main(["--out", out]) == 2
+    assert "invalid settings: MATCHER_MAX_BODY" in capsys.readouterr().err
+    assert not (tmp_path / "u.jsonl").exists()
+
+
+def test_a_store_at_an_older_schema_is_refused_naming_the_command(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    upgrade(url, revision="0001")
+    assert main(["--out", str(tmp_path / "u.jsonl"), "--database", url]) == 2
+    assert 'run "matcher db upgrade"' in capsys.readouterr().err
 
 
 def test_runs_as_a_module(store, tmp_path):

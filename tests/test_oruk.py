@@ -11,7 +11,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matcher.contract import parse_activity
-from matcher.oruk import age_range, features, import_feed, is_oruk, services, to_activity
+from matcher.oruk import (
+    age_range,
+    features,
+    import_feed,
+    is_active,
+    is_oruk,
+    service_id,
+    services,
+    to_activity,
+)
 
 ORUK_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "oruk"
 BRISTOL = ORUK_DATA / "bristol-v1-services.json"
@@ -326,6 +335,193 @@ def test_v3_service_maps_every_field():
 def test_any_status_but_active_is_inactive(status):
     assert to_activity(service(status=status))[0]["status"] == "inactive"
     assert to_activity(service(status=" Active "))[0]["status"] == "active"
+
+
+# --- one HSDS 3.0 / ORUK 3.0 service ----------------------------------------------------------
+
+# Shaped like a fully nested HSDS 3.0 service (GET /services/{id} of an ORUK 3.0 API): places
+# under service_at_locations[].location with typed addresses, accessibility and phones;
+# schedules on the service and on the service-at-location link; contacts with phones;
+# attributes carrying taxonomy terms; the organisation's website; ISO 639-3 language codes.
+HSDS3_SERVICE = {
+    "id": "ac148810-d857-441c-9679-408f346de14b",
+    "organization_id": "org-3",
+    "name": "Community Counselling",
+    "description": "Counselling for adults in the city.",
+    "url": "",
+    "email": "",
+    "status": "active",
+    "fees_description": "£5 per session",
+    "eligibility_description": "Adults aged 18 and over",
+    "minimum_age": 18,
+    "assured_date": "2024-03-01",
+    "assurer_email": "assurer@example.org",
+    "last_modified": "2024-03-15T10:30:45.123Z",
+    "organization": {
+        "id": "org-3",
+        "name": "Example Trust",
+        "description": "A charity.",
+        "website": "https://trust.example",
+        "email": "info@trust.example",
+    },
+    "phones": [],
+    "contacts": [
+        {
+            "id": "c1",
+            "name": "Reception",
+            "email": "desk@trust.example",
+            "phones": [{"id": "p1", "number": "0117 496 0000"}],
+        }
+    ],
+    "languages": [
+        {"id": "l1", "name": "Polish", "code": "pol"},
+        {"id": "l2", "code": "en-GB"},
+        {"id": "l3", "name": "Klingon", "code": "tlh"},
+    ],
+    "attributes": [
+        {
+            "id": "a1",
+            "taxonomy_term_id": "t1",
+            "link_type": "service_type",
+            "taxonomy_term": {
+                "id": "t1",
+                "name": "Counselling",
+                "taxonomy": "Service types",
+                "taxonomy_detail": {"id": "tx", "name": "Service types"},
+            },
+        }
+    ],
+    "schedules": [
+        {
+            "id": "s1",
+            "freq": "WEEKLY",
+            "interval": 2,
+            "byday": "WE",
+            "opens_at": "18:00:00",
+            "closes_at": "20:00:00",
+            "description": "Every other Wednesday evening",
+        }
+    ],
+    "service_at_locations": [
+        {
+            "id": "sal-postal",
+            "location": {
+                "id": "loc-p",
+                "location_type": "postal",
+                "name": "Head office",
+                "addresses": [
+                    {"address_1": "PO Box 9", "city": "Bristol", "postal_code": "BS1 1AA",
+                     "address_type": "postal"}
+                ],
+            },
+        },
+        {
+            "id": "sal-1",
+            "schedules": [
+                {"id": "s2", "freq": "WEEKLY", "byday": "MO", "opens_at": "10:00",
+                 "closes_at": "12:00"}
+            ],
+            "location": {
+                "id": "loc-1",
+                "location_type": "physical",
+                "name": "Wellbeing Centre",
+                "latitude": 51.4545,
+                "longitude": -2.5879,
+                "addresses": [
+                    {"id": "ad1", "address_1": "2 High Street", "city": "Bristol",
+                     "postal_code": "BS1 2AW", "address_type": "physical"}
+                ],
+                "accessibility": [
+                    {"id": "ac1", "description": "Wheelchair accessible entrance",
+                     "details": "Hearing loop at reception"}
+                ],
+                "phones": [{"id": "p2", "number": "0117 496 0999"}],
+            },
+        },
+    ],
+}  # fmt: skip
+
+
+def test_hsds_3_0_service_maps_every_field():
+    activity, notes = to_activity(HSDS3_SERVICE)
+    parse_activity(activity)
+    assert activity["id"] == "ac148810-d857-441c-9679-408f346de14b"
+    assert activity["organisation"] == "Example Trust"
+    assert activity["status"] == "active"
+    # the postal location comes first but is where letters go: the physical one is used
+    assert activity["location"] == {
+        "lat": 51.4545,
+        "lon": -2.5879,
+        "postcode": "BS1 2AW",
+        "address": "Wellbeing Centre, 2 High Street, Bristol",
+    }
+    assert "online" not in activity
+    assert activity["sessions"] == [
+        {"day": "wed", "start": "18:00", "end": "20:00"},
+        {"day": "mon", "start": "10:00", "end": "12:00"},
+    ]
+    assert activity["cost"] == 5.0
+    assert activity["min_age"] == 18 and "max_age" not in activity
+    assert activity["accessibility"] == ["wheelchair", "hearing_loop"]
+    assert activity["tags"] == ["Counselling"]
+    assert activity["languages"] == ["pl", "en"]  # 639-3 and BCP 47; an unknown code is left
+    assert activity["contact"] == {
+        "phone": "0117 496 0000",
+        "email": "desk@trust.example",
+        "url": "https://trust.example",  # 3.0's organisation website
+    }
+    assert notes == ["schedule every few weeks kept as weekly sessions"]
+
+
+def test_hsds_3_0_postal_only_location_is_no_venue():
+    postal = copy.deepcopy(HSDS3_SERVICE["service_at_locations"][0])
+    activity, notes = to_activity(service(HSDS3_SERVICE, service_at_locations=[postal]))
+    assert "location" not in activity and "no location" in notes
+
+
+def test_hsds_3_0_service_at_location_phones_and_contacts_reach_the_contact():
+    sal = {
+        "id": "sal",
+        "contacts": [{"id": "c", "email": "venue@example.org"}],
+        "phones": [{"id": "p", "number": "01724 111111"}],
+        "location": {"id": "l", "location_type": "physical", "latitude": 53.6, "longitude": -0.6},
+    }
+    record = service(HSDS3_SERVICE, contacts=[], organization=None, service_at_locations=[sal])
+    assert to_activity(record)[0]["contact"] == {
+        "phone": "01724 111111",
+        "email": "venue@example.org",
+    }
+
+
+@pytest.mark.parametrize(
+    ("languages", "codes"),
+    [
+        ([{"code": "urd"}, {"code": "cym"}, {"code": "wel"}], ["ur", "cy"]),
+        ([{"code": "pl-PL"}, {"code": "zh-Hant-HK"}], ["pl", "zh"]),
+        ([{"code": "xyz", "name": "Somali"}], ["so"]),  # an unknown code: the name decides
+        ([{"code": "tlh"}, {"name": "Klingon"}], []),
+    ],
+)
+def test_hsds_3_0_language_codes(languages, codes):
+    record = service(HSDS3_SERVICE, languages=languages)
+    assert to_activity(record)[0].get("languages", []) == codes
+
+
+def test_a_bare_array_of_hsds_3_0_records_is_oruk():
+    minimal = {"id": "s", "name": "Choir", "status": "active", "last_modified": "2024-01-01"}
+    assert is_oruk([minimal])
+    assert is_oruk([HSDS3_SERVICE])
+
+
+def test_service_id_and_is_active_read_records_as_to_activity_does():
+    assert service_id({"id": " 42 "}) == service_id({"id": 42}) == "42"
+    for bad in ({"id": None}, {"id": "  "}, {"id": True}, {"id": [1]}, {}, "x"):
+        assert service_id(bad) is None
+    assert is_active({"status": " Active "}) and is_active({"id": "x"})
+    for status in ("inactive", "defunct", "temporarily closed"):
+        assert not is_active({"status": status})
+        assert to_activity(service(status=status))[0]["status"] == "inactive"
+    assert not is_active("not a record")
 
 
 def test_v3_service_at_locations_with_addresses():

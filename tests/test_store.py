@@ -1,4 +1,5 @@
-"""The referral store: versioned schema, referrals and outcomes, and several processes and
+"""The referral store, on SQLite and on PostgreSQL (``store_url`` runs each test on both):
+migrations and the schema check on opening, referrals and outcomes, and several processes and
 threads writing at once without losing anything."""
 
 from __future__ import annotations
@@ -6,48 +7,312 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import threading
+import time
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
-from matcher.store import (
-    SCHEMA_VERSION,
-    Store,
-    StoreError,
-    UnknownReferral,
-    database_path,
-    default_database_url,
-)
+from matcher.settings import normalise_database_url
+from matcher.store import Store, StoreError, UnknownReferral, current, head, upgrade
+from matcher.store.migrate import ADVISORY_LOCK_KEY, alembic_config
+from matcher.store.tables import metadata
+
+pytest_plugins = ["store_support"]  # store_url (SQLite and PostgreSQL), postgres_url
 
 PROFILE = {"age": 71, "location": {"postcode": "LS6 3HN"}, "needs": ["loneliness"]}
+UPGRADE = 'run "matcher db upgrade"'
+
+# The schema the store made before its migrations were Alembic's (matcher/store.py at PRAGMA
+# user_version 1), copied verbatim: such files are in use and must be adopted.
+LEGACY_DDL = """
+    CREATE TABLE referrals (
+        id                TEXT PRIMARY KEY,
+        created_at        TEXT NOT NULL,
+        date              TEXT NOT NULL,
+        profile           TEXT NOT NULL,
+        activity_id       TEXT NOT NULL,
+        shown             TEXT,
+        model_version     TEXT,
+        attended          INTEGER,
+        sessions_attended INTEGER,
+        outcome_at        TEXT
+    );
+    CREATE INDEX referrals_date ON referrals (date);
+"""
 
 
 @pytest.fixture
-def store(tmp_path):
-    return Store(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+def store(store_url):
+    with Store(store_url, create=True) as s:
+        yield s
 
 
-def test_a_new_database_gets_the_current_schema_in_wal_mode(store):
-    assert store.schema_version == SCHEMA_VERSION
-    conn = sqlite3.connect(store.path)
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+def _execute(url: str, *statements: str) -> list:
+    """Run SQL on the database at ``url`` outside the store, in one transaction."""
+    engine = create_engine(normalise_database_url(url), poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            results = [conn.execute(text(s)) for s in statements]
+            return [r.all() if r.returns_rows else None for r in results]
+    finally:
+        engine.dispose()
 
 
-def test_opening_again_migrates_nothing_and_keeps_data(store):
-    rid = store.add_referral(PROFILE, "act-1")
-    again = Store(store.url)
-    assert again.get(rid).activity_id == "act-1"
-    assert again.schema_version == SCHEMA_VERSION
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
 
 
-def test_a_newer_schema_is_refused(tmp_path):
-    path = tmp_path / "future.sqlite3"
+def _refused(url: str, **kw) -> str:
+    with pytest.raises(StoreError) as caught:
+        Store(url, **kw)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+# --- migrations and the check on opening ------------------------------------------------------
+
+
+def test_a_new_database_is_refused_until_upgraded(store_url):
+    assert current(store_url) is None
+    assert UPGRADE in _refused(store_url)
+    if store_url.startswith("sqlite"):  # refusing leaves no empty file behind
+        assert not Path(make_url(store_url).database).exists()
+    assert upgrade(store_url) == head() == current(store_url)
+    with Store(store_url) as s:
+        assert s.counts() == {"referrals": 0, "with_outcome": 0, "pending": 0}
+
+
+def test_create_upgrades_by_itself_and_opening_again_keeps_the_data(store_url):
+    with Store(store_url, create=True) as first:
+        rid = first.add_referral(PROFILE, "act-1")
+    assert current(store_url) == head()
+    with Store(store_url) as again:
+        assert again.get(rid).activity_id == "act-1"
+    assert upgrade(store_url) == head()  # nothing left to do, nothing lost
+    with Store(store_url, create=True) as third:
+        assert third.get(rid).activity_id == "act-1"
+
+
+def test_an_older_schema_is_refused_naming_the_command(store_url):
+    assert upgrade(store_url, revision="0001") == "0001"
+    message = _refused(store_url)
+    assert UPGRADE in message and "older" in message and "0001" in message
+    assert upgrade(store_url) == head()
+    with Store(store_url) as s:
+        s.add_referral(PROFILE, "act-1")
+
+
+def test_create_upgrades_an_older_schema(store_url):
+    upgrade(store_url, revision="0001")
+    with Store(store_url, create=True) as s:
+        s.add_referral(PROFILE, "act-1")
+    assert current(store_url) == head()
+
+
+def test_a_newer_schema_is_refused(store_url):
+    upgrade(store_url)
+    _execute(store_url, "UPDATE alembic_version SET version_num = '9999_from_a_newer_matcher'")
+    for create in (False, True):
+        message = _refused(store_url, create=create)
+        assert "newer than this code" in message and "upgrade the matcher" in message
+    with pytest.raises(StoreError, match="newer than this code"):
+        upgrade(store_url)
+    assert current(store_url) == "9999_from_a_newer_matcher"
+
+
+def test_a_referrals_table_no_migration_made_is_refused(store_url):
+    _execute(store_url, "CREATE TABLE referrals (id TEXT PRIMARY KEY)")
+    assert "no matcher migration made" in _refused(store_url)
+    with pytest.raises(StoreError, match="no matcher migration made"):
+        upgrade(store_url)
+    assert current(store_url) is None
+
+
+def test_the_tables_module_matches_the_migrations(store_url):
+    upgrade(store_url)
+    engine = create_engine(normalise_database_url(store_url), poolclass=NullPool)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    engine.dispose()
+
+
+def test_every_migration_downgrades(store_url):
+    with Store(store_url, create=True) as s:
+        s.add_referral(PROFILE, "act-1")
+    engine = create_engine(normalise_database_url(store_url), poolclass=NullPool)
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    with engine.connect() as conn:
+        assert not inspect(conn).has_table("referrals")
+    engine.dispose()
+    assert current(store_url) is None
+    assert upgrade(store_url) == head()
+
+
+def test_upgrade_from_several_processes_at_once(store_url):
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        assert pool.map(upgrade, [store_url] * 4) == [head()] * 4
+    assert _execute(store_url, "SELECT version_num FROM alembic_version") == [[(head(),)]]
+    with Store(store_url) as s:
+        s.add_referral(PROFILE, "act-1")
+
+
+def _upgrade_and_report(url: str, done) -> None:
+    upgrade(url)
+    done.set()
+
+
+def test_upgrade_waits_for_the_advisory_lock_on_postgresql(postgres_url):
+    """Two replicas starting together: the second upgrade waits for the first one's lock."""
+    engine = create_engine(postgres_url, poolclass=NullPool)
+    ctx = multiprocessing.get_context("spawn")
+    done = ctx.Event()
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+        process = ctx.Process(target=_upgrade_and_report, args=(postgres_url, done))
+        process.start()
+        assert not done.wait(3), "upgrade did not wait for the lock"
+        assert current(postgres_url) is None
+        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
+        holder.commit()
+        assert done.wait(60)
+    process.join(30)
+    engine.dispose()
+    assert process.exitcode == 0 and current(postgres_url) == head()
+
+
+def test_upgrade_waits_for_the_write_lock_on_sqlite(tmp_path):
+    url = sqlite_url(tmp_path / "r.sqlite3")
+    ctx = multiprocessing.get_context("spawn")
+    done = ctx.Event()
+    holder = sqlite3.connect(tmp_path / "r.sqlite3", isolation_level=None)
+    holder.execute("PRAGMA journal_mode = WAL")
+    holder.execute("BEGIN IMMEDIATE")
+    process = ctx.Process(target=_upgrade_and_report, args=(url, done))
+    process.start()
+    assert not done.wait(3), "upgrade did not wait for the write lock"
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert done.wait(60)
+    process.join(30)
+    assert process.exitcode == 0 and current(url) == head()
+
+
+# --- SQLite files -------------------------------------------------------------------------------
+
+
+def test_sqlite_creates_its_folder_and_uses_wal(tmp_path):
+    path = tmp_path / "instance" / "deeper" / "matcher.sqlite3"
+    with Store(sqlite_url(path), create=True) as s:
+        assert s.path == str(path)
+        s.add_referral(PROFILE, "act-1")
     conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # An older matcher reading user_version refuses this file instead of misreading it.
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     conn.close()
-    with pytest.raises(StoreError, match="schema version"):
-        Store(str(path))
+
+
+def _legacy_file(path: Path, rows: int = 3) -> list[str]:
+    """An SQLite file as today's main (hand-rolled migrations, user_version 1) leaves it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")  # as the old store set on every connection
+    conn.executescript(LEGACY_DDL)
+    conn.execute("PRAGMA user_version = 1")
+    ids = [f"r-{rows - k:032x}" for k in range(rows)]  # made in the reverse of sorted order
+    for k, rid in enumerate(ids):
+        conn.execute(
+            "INSERT INTO referrals (id, created_at, date, profile, activity_id, shown,"
+            " model_version, attended, sessions_attended, outcome_at)"
+            " VALUES (?, '2026-01-05T09:00:00+00:00', '2026-01-05', ?, ?, ?, 'm-1', ?, ?, ?)",
+            (rid, '{"age":71}', f"act-{k}", '["act-0"]', k % 2 if k else None, k or None,
+             "2026-01-06T10:00:00+00:00" if k else None),
+        )  # fmt: skip
+    conn.close()
+    return ids
+
+
+def test_an_old_main_sqlite_file_is_adopted_with_its_data(tmp_path):
+    path = tmp_path / "matcher.sqlite3"
+    ids = _legacy_file(path, rows=4)
+    url = sqlite_url(path)
+    assert current(url) is None
+    message = _refused(url)
+    assert UPGRADE in message and "earlier matcher" in message
+    with Store(url, create=True) as s:  # the built-in default adopts it by itself
+        stored = list(s.referrals())
+        # Same second: the order stored in, as the old rowid order was.
+        assert [r.id for r in stored] == ids
+        assert [r.activity_id for r in stored] == ["act-0", "act-1", "act-2", "act-3"]
+        assert stored[0].attended is None and stored[0].profile == {"age": 71}
+        assert stored[1].attended is True and stored[1].sessions_attended == 1
+        assert stored[2].attended is False and stored[2].shown == ["act-0"]
+        new = s.add_referral(PROFILE, "act-new", when=datetime(2026, 1, 5, 9, tzinfo=timezone.utc))
+        assert [r.id for r in s.referrals()] == [*ids, new]
+        assert s.counts() == {"referrals": 5, "with_outcome": 3, "pending": 2}
+    assert current(url) == head()
+    with Store(url) as again:
+        assert again.get(ids[0]).activity_id == "act-0"
+
+
+def test_an_old_main_sqlite_file_is_adopted_by_upgrade(tmp_path):
+    path = tmp_path / "matcher.sqlite3"
+    ids = _legacy_file(path)
+    assert upgrade(sqlite_url(path)) == head()
+    with Store(sqlite_url(path)) as s:
+        assert [r.id for r in s.referrals()] == ids
+
+
+def test_an_old_file_whose_table_differs_is_not_adopted(tmp_path):
+    path = tmp_path / "matcher.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(LEGACY_DDL.replace("outcome_at        TEXT", "outcome_at INTEGER"))
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with pytest.raises(StoreError, match="not adopting"):
+        upgrade(sqlite_url(path))
+    conn = sqlite3.connect(path)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"referrals"}  # untouched: not stamped, not altered
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("sqlite://relative.db", "three slashes"),
+        ("sqlite:///", "SQLite file"),
+        ("sqlite:///:memory:", "SQLite file"),
+        ("mysql://db/matcher", "unsupported"),
+        ("postgresql+psycopg2://db/matcher", "unsupported"),
+        ("/var/lib/matcher.sqlite3", "not a URL"),
+        ("", "no referral database URL"),
+    ],
+)
+def test_unsupported_database_urls(url, expected):
+    for call in (Store, upgrade, current):
+        with pytest.raises(StoreError, match=expected):
+            call(url)
+
+
+def test_a_plain_postgresql_url_means_psycopg(postgres_url):
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    assert upgrade(plain) == head() == current(plain)
+    with Store(plain) as s:
+        assert s.url.startswith("postgresql+psycopg://") and s.path is None
+        s.add_referral(PROFILE, "act-1")
+
+
+# --- referrals and outcomes -----------------------------------------------------------------
 
 
 def test_referral_and_outcome_round_trip(store):
@@ -57,6 +322,7 @@ def test_referral_and_outcome_round_trip(store):
     assert rid.startswith("r-")
     ref = store.get(rid)
     assert (ref.date, ref.profile, ref.activity_id) == ("2026-03-14", PROFILE, "act-1")
+    assert ref.created_at == "2026-03-14T10:30:00+00:00"
     assert ref.shown == ["act-1", "act-2"] and ref.model_version == "m-1"
     assert ref.attended is None and ref.outcome_at is None
     with pytest.raises(ValueError):
@@ -67,7 +333,10 @@ def test_referral_and_outcome_round_trip(store):
         "referral_id": rid, "date": "2026-03-14", "profile": PROFILE, "activity_id": "act-1",
         "attended": True, "sessions_attended": 5, "shown": ["act-1", "act-2"],
     }  # fmt: skip
+    assert store.get(rid) == ref
     assert store.counts() == {"referrals": 1, "with_outcome": 1, "pending": 0}
+    corrected = store.record_outcome(rid, False)
+    assert corrected.attended is False and corrected.sessions_attended is None
 
 
 def test_unknown_referrals(store):
@@ -75,6 +344,7 @@ def test_unknown_referrals(store):
         store.get("r-nope")
     with pytest.raises(UnknownReferral):
         store.record_outcome("r-nope", False)
+    assert store.counts()["referrals"] == 0
 
 
 def test_referrals_in_order_and_since_a_date(store):
@@ -84,34 +354,53 @@ def test_referrals_in_order_and_since_a_date(store):
     assert [r.id for r in store.referrals(since=date(2026, 1, 5))] == [ids[0], ids[2]]
 
 
+def test_referrals_made_in_the_same_second_keep_the_order_made(store):
+    when = datetime(2026, 2, 3, 12, tzinfo=timezone.utc)
+    ids = [store.add_referral(PROFILE, f"act-{k}", when=when) for k in range(30)]
+    assert [r.id for r in store.referrals()] == ids
+
+
 def test_ids_are_unique(store):
     assert len({store.add_referral(PROFILE, "a") for _ in range(200)}) == 200
 
 
-@pytest.mark.parametrize(
-    "url, path",
-    [
-        ("sqlite:////var/lib/matcher.sqlite3", "/var/lib/matcher.sqlite3"),
-        ("sqlite:///instance/m.sqlite3", "instance/m.sqlite3"),
-        ("/tmp/x.sqlite3", "/tmp/x.sqlite3"),
-        ("sqlite:///:memory:", ":memory:"),
-    ],
-)
-def test_database_urls(url, path):
-    assert database_path(url) == path
+def test_text_is_kept_exactly(store):
+    profile = {**PROFILE, "interests": "gardening, café, 合唱 — and 'quotes' \"too\""}
+    rid = store.add_referral(profile, "act-é", shown=["act-é"])
+    assert store.get(rid).profile == profile and store.get(rid).shown == ["act-é"]
 
 
-@pytest.mark.parametrize("url", ["postgresql://db/matcher", "sqlite://relative.db", "sqlite:///"])
-def test_unsupported_database_urls(url):
-    with pytest.raises(StoreError):
-        database_path(url)
+# --- health checks ------------------------------------------------------------------------------
 
 
-def test_default_url_from_the_environment(monkeypatch):
-    monkeypatch.setenv("MATCHER_DATABASE_URL", "sqlite:////srv/r.sqlite3")
-    assert default_database_url() == "sqlite:////srv/r.sqlite3"
-    monkeypatch.delenv("MATCHER_DATABASE_URL")
-    assert default_database_url().endswith("instance/matcher.sqlite3")
+def _read_only(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"sqlite:///file:{parsed.database}?mode=ro&uri=true"
+    options = parsed.query.get("options", "") + " -cdefault_transaction_read_only=on"
+    return parsed.update_query_dict({"options": options.strip()}).render_as_string(False)
+
+
+def test_ping_and_writable(store, store_url):
+    rid = store.add_referral(PROFILE, "act-1")
+    assert store.ping() is True
+    assert store.writable() is True
+    assert store.counts()["referrals"] == 1  # the probe was rolled back
+    assert [r.id for r in store.referrals()] == [rid]
+    with Store(_read_only(store_url)) as read_only:
+        assert read_only.ping() is True
+        assert read_only.get(rid).activity_id == "act-1"
+        assert read_only.writable() is False
+
+
+def test_ping_and_writable_report_a_broken_database_instead_of_raising(store, store_url):
+    assert store.ping() and store.writable()
+    store.close()  # so that no pooled SQLite connection caches the old schema
+    _execute(store_url, "DROP TABLE referrals")
+    assert store.ping() is False
+    assert store.writable() is False
+    with pytest.raises(StoreError, match="cannot read"):
+        store.counts()
 
 
 # --- concurrent writers -------------------------------------------------------------------------
@@ -119,10 +408,12 @@ def test_default_url_from_the_environment(monkeypatch):
 PER_THREAD = 25
 THREADS = 3
 PROCESSES = 4
+CONTESTED = 5
 
 
-def _write_many(url: str, tag: str) -> list[str]:
-    store = Store(url)  # each process opens (and migrates) the store itself, as a worker does
+def _write_many(url: str, tag: str, contested: list[str]) -> list[str]:
+    # Each process opens (and, racing the others, upgrades) the store itself, as a worker does.
+    store = Store(url, create=True)
     made: list[str] = []
     lock = threading.Lock()
 
@@ -132,37 +423,124 @@ def _write_many(url: str, tag: str) -> list[str]:
             store.record_outcome(rid, k % 2 == 0, (k % 2 == 0) and 1 or 0)
             with lock:
                 made.append(rid)
+            # Every thread of every process also records outcomes for the same few referrals.
+            other = contested[k % len(contested)]
+            seen = store.record_outcome(other, thread % 2 == 0, thread)
+            assert (seen.attended, seen.sessions_attended) == (thread % 2 == 0, thread)
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    store.close()
     return made
 
 
-def test_several_processes_and_threads_lose_nothing(tmp_path):
-    url = f"sqlite:///{tmp_path / 'busy.sqlite3'}"
+def test_several_processes_and_threads_lose_nothing(store_url):
+    with Store(store_url, create=True) as store:
+        contested = [store.add_referral(PROFILE, "contested") for _ in range(CONTESTED)]
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(PROCESSES) as pool:
-        results = pool.starmap(_write_many, [(url, f"p{i}") for i in range(PROCESSES)])
+        results = pool.starmap(
+            _write_many, [(store_url, f"p{i}", contested) for i in range(PROCESSES)]
+        )
     made = [rid for ids in results for rid in ids]
     total = PROCESSES * THREADS * PER_THREAD
     assert len(made) == len(set(made)) == total
-    store = Store(url)
-    stored = list(store.referrals())
-    assert {r.id for r in stored} == set(made)
-    assert all(r.attended is not None for r in stored)
-    assert store.counts() == {"referrals": total, "with_outcome": total, "pending": 0}
-    assert len({r.profile["id"] for r in stored}) == total
+    with Store(store_url) as store:
+        stored = [r for r in store.referrals() if r.activity_id != "contested"]
+        assert {r.id for r in stored} == set(made)
+        assert len(stored) == total  # each acknowledged write stored exactly once
+        assert all(r.attended is not None for r in stored)
+        assert len({r.profile["id"] for r in stored}) == total
+        everything = total + CONTESTED
+        assert store.counts() == {"referrals": everything, "with_outcome": everything,
+                                  "pending": 0}  # fmt: skip
+        for rid in contested:  # whichever write came last, it came whole
+            ref = store.get(rid)
+            assert ref.sessions_attended in range(THREADS)
+            assert ref.attended == (ref.sessions_attended % 2 == 0)
 
 
-def test_a_store_used_across_a_fork_reconnects(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'fork.sqlite3'}")
+def test_an_outcome_recorded_twice_at_once(store):
+    rid = store.add_referral(PROFILE, "act-1")
+    writers = 8
+    barrier = threading.Barrier(writers)
+    seen: dict[int, object] = {}
+
+    def record(k: int) -> None:
+        barrier.wait()
+        seen[k] = store.record_outcome(rid, k % 2 == 0, k)
+
+    threads = [threading.Thread(target=record, args=(k,)) for k in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == list(range(writers))
+    for k, ref in seen.items():  # each call returns the referral as it left it
+        assert (ref.attended, ref.sessions_attended) == (k % 2 == 0, k)
+    final = store.get(rid)
+    assert final.sessions_attended in range(writers)
+    assert final.attended == (final.sessions_attended % 2 == 0)
+    assert store.counts() == {"referrals": 1, "with_outcome": 1, "pending": 0}
+
+
+def _add_in_child(store: Store, activity_id: str) -> None:
+    store.add_referral(PROFILE, activity_id)
+    store.record_outcome(store.add_referral(PROFILE, activity_id + "-2"), True)
+
+
+def test_a_store_used_across_a_fork_reconnects(store):
+    """gunicorn opens the store in the master and forks: no worker may use the master's
+    pooled connections, and the master's keep working."""
     store.add_referral(PROFILE, "before")
     ctx = multiprocessing.get_context("fork")
-    process = ctx.Process(target=store.add_referral, args=(PROFILE, "child"))
-    process.start()
-    process.join(30)
-    assert process.exitcode == 0
-    assert sorted(r.activity_id for r in store.referrals()) == ["before", "child"]
+    children = [ctx.Process(target=_add_in_child, args=(store, f"child-{k}")) for k in range(3)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(60)
+        assert child.exitcode == 0
+    store.add_referral(PROFILE, "after")
+    assert store.ping() and store.writable()
+    assert sorted(r.activity_id for r in store.referrals()) == [
+        "after", "before", "child-0", "child-0-2", "child-1", "child-1-2", "child-2", "child-2-2",
+    ]  # fmt: skip
+
+
+def test_the_forked_child_gets_its_own_connections(postgres_url):
+    with Store(postgres_url, create=True) as store:
+        with store._engine.connect() as conn:
+            parent_backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        child = ctx.Process(target=_backend_pid, args=(store, queue))
+        child.start()
+        child_backend = queue.get(timeout=60)
+        child.join(60)
+        assert child.exitcode == 0 and child_backend != parent_backend
+        with store._engine.connect() as conn:  # the parent's connection was left alone
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == parent_backend
+
+
+def _backend_pid(store: Store, queue) -> None:
+    with store._engine.connect() as conn:
+        queue.put(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def test_a_slow_writer_makes_others_wait_not_fail(store):
+    """A write transaction held open for a while (a long upgrade, a slow disk) delays the
+    others; it does not make them fail."""
+    with store._writer.connect() as conn, conn.begin():
+        conn.execute(text("SELECT 1"))
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("LOCK TABLE referrals IN EXCLUSIVE MODE"))
+        result: list[str] = []
+        writer = threading.Thread(target=lambda: result.append(store.add_referral(PROFILE, "x")))
+        writer.start()
+        time.sleep(1)
+        assert not result  # waiting for the lock
+    writer.join(30)
+    assert len(result) == 1 and store.get(result[0]).activity_id == "x"

@@ -1,9 +1,11 @@
 """Export the service's referral store as uptake records (contract §4), closing the loop:
 suggest -> refer -> record outcome -> export -> train -> gate -> serve.
 
-``python -m training.export --out uptake.jsonl`` reads ``MATCHER_DATABASE_URL`` (or
-``--database``) and writes one JSON line per referral that has an outcome. Referrals still
-waiting for an outcome are not exported; how many there are is printed.
+``python -m training.export --out uptake.jsonl`` reads the referral store named by
+``--database`` (else the settings: ``MATCHER_DATABASE_URL``, else the SQLite file in the
+instance folder) and writes one JSON line per referral that has an outcome. Referrals still
+waiting for an outcome are not exported; how many there are is printed. The store must exist
+and be at this code's schema (``matcher db upgrade``); an export never creates or changes it.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from matcher.contract import parse_uptake
 from matcher.errors import InvalidInput, MatcherError
-from matcher.store import Store, StoreError, database_path, default_database_url
+from matcher.settings import Settings
+from matcher.store import Store
 
 EXIT_BAD_INPUT = 2
 
@@ -78,26 +83,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--database",
         default=None,
-        help="referral store (default: $MATCHER_DATABASE_URL or instance/matcher.sqlite3)",
+        help="referral store URL, or the path of an SQLite file (default: $MATCHER_DATABASE_URL "
+        "or instance/matcher.sqlite3)",
     )
     parser.add_argument("--since", default=None, help="only referrals made on or after YYYY-MM-DD")
     return parser
 
 
+def database_url(given: str | None) -> str:
+    """``--database`` as a URL (a bare path means that SQLite file), else the settings'."""
+    if not given:
+        return Settings().store_url()
+    if "://" not in given:
+        return f"sqlite:///{Path(given).resolve()}"
+    return given
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    url = args.database or default_database_url()
     try:
         since = date.fromisoformat(args.since) if args.since else None
     except ValueError:
         print("export: error: --since: expected a date as YYYY-MM-DD", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        path = database_path(url)
-        if path != ":memory:" and not Path(path).is_file():
-            raise StoreError(f"no referral database at {path}")
-        store = Store(url)
-        report = export_uptake(store, Path(args.out), since=since)
+        url = database_url(args.database)
+    except ValidationError as exc:
+        fields = ", ".join(f"MATCHER_{str(e['loc'][0]).upper()}" for e in exc.errors() if e["loc"])
+        print(f"export: error: invalid settings: {fields or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        with Store(url) as store:
+            report = export_uptake(store, Path(args.out), since=since)
     except MatcherError as exc:
         print(f"export: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

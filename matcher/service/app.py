@@ -12,9 +12,10 @@ from typing import Any
 from flask import Flask, request
 
 from ..catalogue import Catalogue
+from ..pull import catalogue_file
 from ..settings import Settings, load_settings
 from ..store import Store
-from ..watch import Watcher, catalogue_file, catalogue_name, reload_all
+from ..watch import Watcher, catalogue_name, reload_all
 from . import problems
 from .context import Service, service
 from .health import meta

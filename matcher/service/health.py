@@ -16,7 +16,7 @@ def healthz() -> Any:
     """The process answers: no database, no disk, so a slow store never restarts a worker."""
     svc = service()
     watcher = svc.watcher
-    matcher = watcher.matcher
+    matcher = svc.matcher()  # takes a new model or catalogue, as any request does
     body: dict[str, Any] = {
         "status": "ok",
         "model_version": matcher.model_version,

@@ -22,10 +22,12 @@ def endpoint() -> str:
 
 
 def setup_logging() -> None:
-    """Logs to stderr when nothing else (gunicorn, pytest) has set logging up."""
-    if log.level == logging.NOTSET:
-        log.setLevel(logging.INFO)
-    if not log.handlers and not logging.getLogger().handlers:
+    """The service's and the library's logs (``matcher.*``: requests, model and catalogue
+    swaps) to stderr, when nothing else (gunicorn, pytest) has set logging up."""
+    root = logging.getLogger("matcher")
+    if root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    if not root.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        log.addHandler(handler)
+        root.addHandler(handler)

@@ -79,6 +79,10 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
             self.cfg.set("accesslog", None)  # access lines would carry query strings
             # A burst queues in the workers (where the guard can see it), not the kernel.
             self.cfg.set("backlog", 2048)
+            if "control_socket_disable" in self.cfg.settings:
+                # gunicorn 25.1+ opens one control socket per user by default; two replicas
+                # on one host would fight over it, and nothing here uses it.
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return app

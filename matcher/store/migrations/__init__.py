@@ -1,0 +1,1 @@
+"""Alembic migrations of the referral store (run by ``matcher db upgrade``)."""
