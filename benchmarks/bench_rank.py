@@ -28,7 +28,7 @@ from matcher.contract import DAY_PARTS, NEEDS, parse_profile  # noqa: E402
 from matcher.features import prepare  # noqa: E402
 from matcher.filters import allowed  # noqa: E402
 from matcher.ranking import Matcher  # noqa: E402
-from matcher.scorer import ColdStartScorer, load_scorer  # noqa: E402
+from matcher.scoring import ColdStartScorer, load_scorer  # noqa: E402
 from training.simulate import generate_catalogue  # noqa: E402
 
 CENTRE = (53.7997, -1.5492)

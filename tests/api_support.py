@@ -10,7 +10,7 @@ from typing import Any
 
 from matcher.catalogue import Catalogue
 from matcher.errors import ModelError
-from matcher.scorer import ColdStartScorer
+from matcher.scoring import ColdStartScorer
 from matcher.service import create_app
 
 ROOT = Path(__file__).resolve().parents[1]  # the project folder (gunicorn 'api:create_app()')

@@ -462,7 +462,7 @@ def test_is_loopback(host, loopback):
 
 @pytest.fixture
 def models(tmp_path, monkeypatch):
-    monkeypatch.setattr("matcher.artifacts.load_model", fake_load_model)
+    monkeypatch.setattr("matcher.scoring.registry.load_model", fake_load_model)
     folder = tmp_path / "models"
     write_model(folder, "m-1")
     point_current(folder, "m-1")
@@ -558,7 +558,7 @@ def test_a_bad_model_at_start_falls_back_to_cold_start(tmp_path, catalogue, mode
 
 
 def test_no_model_folder_yet_then_one_appears(tmp_path, catalogue, monkeypatch):
-    monkeypatch.setattr("matcher.artifacts.load_model", fake_load_model)
+    monkeypatch.setattr("matcher.scoring.registry.load_model", fake_load_model)
     models = tmp_path / "models"
     app = make_app(
         tmp_path,
@@ -795,8 +795,8 @@ def test_real_model_folders_swap_and_a_tampered_one_is_refused(tmp_path, catalog
     import numpy as np
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from matcher.artifacts import MODEL_FILE, save_model, set_current
     from matcher.features import COLUMN, FEATURES
+    from matcher.scoring import MODEL_FILE, save_model, set_current
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, len(FEATURES)))

@@ -13,7 +13,7 @@ from matcher.catalogue import Catalogue
 from matcher.contract import parse_profile, parse_uptake
 from matcher.features import COLUMN, prepare
 from matcher.ranking import Matcher
-from matcher.scorer import ColdStartScorer
+from matcher.scoring import ColdStartScorer
 from training.evaluate import (
     DirectoryRanker,
     NearestRanker,

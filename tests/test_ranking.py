@@ -9,7 +9,7 @@ from matcher.catalogue import Catalogue
 from matcher.contract import parse_profile
 from matcher.errors import InvalidProfile
 from matcher.ranking import Match, Matcher
-from matcher.scorer import ColdStartScorer
+from matcher.scoring import ColdStartScorer
 
 HOME = {"lat": 53.80, "lon": -1.55}
 

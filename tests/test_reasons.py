@@ -288,7 +288,7 @@ class _DoubtfulModel:
     version, kind = "doubtful", "test"
 
     def __init__(self):
-        from matcher.scorer import ColdStartScorer
+        from matcher.scoring import ColdStartScorer
 
         self._inner = ColdStartScorer()
 

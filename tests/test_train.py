@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matcher import cli
-from matcher.artifacts import load_model
 from matcher.errors import MatcherError
 from matcher.features import COLUMN, FEATURES, MONOTONE
+from matcher.scoring import load_model
 from training.fit import evidence_from, out_of_fold_evidence
 from training.simulate import simulate
 from training.train import gate, time_split, train
@@ -234,7 +234,7 @@ def test_concordance():
 def test_a_models_folder_where_every_model_was_kept_aside_serves_cold_start(trained, tmp_path):
     import shutil
 
-    from matcher.scorer import ColdStartScorer, load_scorer
+    from matcher.scoring import ColdStartScorer, load_scorer
 
     root = tmp_path / "models"
     shutil.copytree(trained["models"] / "v1", root / "v1")

@@ -66,7 +66,7 @@ from matcher.contract import Profile, UptakeRecord, parse_profile, parse_uptake
 from matcher.features import COLUMN, People, Person, build_features, prepare
 from matcher.filters import violations
 from matcher.ranking import Matcher
-from matcher.scorer import ColdStartScorer, Scorer
+from matcher.scoring import ColdStartScorer, Scorer
 
 __all__ = [
     "DirectoryRanker",
@@ -699,7 +699,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scorer: Scorer = ColdStartScorer()
     if args.model:
-        from matcher.scorer import load_scorer
+        from matcher.scoring import load_scorer
 
         scorer, _ = load_scorer(args.model)
     results = []

@@ -7,11 +7,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from matcher.artifacts import current_version, rollback
 from matcher.errors import MatcherError
+from matcher.scoring import current_version, rollback
 
 EXIT_ERROR = 2
-DEFAULT_MODELS = Path(__file__).resolve().parent.parent / "models"
+# Relative to the working folder, where `python -m training.train --out models` writes: an
+# installed package has no models folder beside its code.
+DEFAULT_MODELS = Path("models")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,7 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         default=DEFAULT_MODELS,
         metavar="DIR",
-        help=f"the models folder (default: {DEFAULT_MODELS})",
+        help=f"the models folder (default: {DEFAULT_MODELS}/ in the working folder, where "
+        "training.train --out models writes)",
     )
     args = parser.parse_args(argv)
     try:

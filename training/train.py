@@ -17,11 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from matcher.artifacts import load_model, save_model, set_current, update_card
 from matcher.catalogue import Catalogue
 from matcher.errors import MatcherError, ModelError
 from matcher.features import FEATURES
-from matcher.scorer import Scorer
+from matcher.scoring import Scorer, load_model, save_model, set_current, update_card
 
 from .evaluate import evaluate_uptake, evaluate_world
 from .fit import (
