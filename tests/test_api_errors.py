@@ -238,3 +238,18 @@ def test_no_profile_value_reaches_any_log_line(app, client, caplog):
     assert caplog.records, "nothing was logged at all"
     for needle in ("SENTINEL", "ZEBRAFINCH", "LS6 3HN", "LS6%203HN", "bereavement", '"age": 87'):
         assert needle not in text, needle
+
+
+def test_a_store_that_fails_answers_503_with_retry_after(client, monkeypatch):
+    from matcher.store import StoreError
+
+    store = client.application.extensions["matcher"].store
+
+    def down(*args, **kwargs):
+        raise StoreError("cannot write to the referral database (OperationalError)")
+
+    monkeypatch.setattr(store, "add_referral", down)
+    r = client.post("/v1/referrals", json={"profile": PROFILE, "activity_id": "act-00000"})
+    assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+    assert r.content_type == "application/problem+json"
+    assert "OperationalError" not in r.get_data(as_text=True)

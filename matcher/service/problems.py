@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ..errors import InvalidInput
+from ..store import StoreError
 from .logs import endpoint, log
 
 PROBLEM_JSON = "application/problem+json"
@@ -122,8 +123,21 @@ def _handle_unexpected(exc: BaseException) -> Response:
 # --- the model: loaded once, swapped without downtime ------------------------------------------
 
 
+def _handle_store(exc: StoreError) -> Response:
+    """The referral database is down or locked: say so, and when to try again; the exception
+    names no referral data, but stays in the log, not the answer."""
+    log.warning(json.dumps({"event": "store_unavailable", "request_id": g.get("request_id"),
+                            "endpoint": endpoint(), "exception": type(exc).__name__}))  # fmt: skip
+    return _with_status(
+        _problem_response(503, "The referral database is unavailable; try again shortly.",
+                          {"Retry-After": "5"}),
+        503,
+    )  # fmt: skip
+
+
 def register(app: Flask) -> None:
     """Answer every error the app raises as a problem."""
+    app.register_error_handler(StoreError, _handle_store)
     app.register_error_handler(ProblemError, _handle_problem)
     app.register_error_handler(InvalidInput, _handle_invalid)
     app.register_error_handler(HTTPException, _handle_http)
