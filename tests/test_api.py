@@ -790,7 +790,7 @@ def test_bad_settings_are_named(tmp_path, catalogue, setting, value):
 
 
 def test_real_model_folders_swap_and_a_tampered_one_is_refused(tmp_path, catalogue, caplog):
-    """With matcher.artifacts' own folders: serve v1, switch to v2, then a v3 whose model file
+    """With matcher.scoring's own folders: serve v1, switch to v2, then a v3 whose model file
     no longer matches its card's SHA-256 is refused and v2 keeps serving."""
     import numpy as np
     from sklearn.ensemble import HistGradientBoostingClassifier
