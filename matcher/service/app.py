@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..catalogue import Catalogue
 from ..pull import catalogue_file
@@ -21,7 +24,7 @@ from .context import Service, service
 from .health import meta
 from .logs import log_event, setup_logging
 from .openapi import build_openapi
-from .pages import web
+from .pages import csrf, web
 from .plumbing import finish_request, require_key, start_request
 from .problems import ProblemError
 from .v1 import v1
@@ -30,8 +33,12 @@ QUEUE_WAIT = "matcher.queue_wait"  # WSGI environ key set by the server's overlo
 
 
 def _load_catalogue(settings: Settings) -> Callable[[Path], Catalogue]:
+    """Catalogue files load through a prepared snapshot in the instance folder, so a later
+    start (or another replica on this host) of the same file maps it instead of parsing it."""
+    snapshots = settings.instance / "snapshots"
+
     def load(path: Path) -> Catalogue:
-        return Catalogue.load(path)
+        return Catalogue.load(path, snapshot_dir=snapshots)
 
     return load
 
@@ -62,6 +69,32 @@ def _refuse_late_requests() -> None:
         raise ProblemError(503, "The service is busy; try again shortly.", {"Retry-After": "1"})
 
 
+def _configure_sessions(app: Flask, settings: Settings) -> None:
+    """The page's session: a signed cookie, HttpOnly, SameSite=Lax, Secure behind TLS, ending
+    after ``MATCHER_SESSION_IDLE_MINUTES`` without a request (the signature's timestamp is
+    checked on every request, and renewed by each)."""
+    secret = settings.secret_key.get_secret_value()
+    if not secret:
+        secret = secrets.token_urlsafe(32)
+        app.extensions["matcher.generated_secret"] = True
+    app.config.update(
+        SECRET_KEY=secret,
+        SESSION_COOKIE_NAME="__Host-matcher" if settings.behind_tls else "matcher_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.behind_tls,
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.session_idle_minutes),
+        SESSION_REFRESH_EACH_REQUEST=True,
+        # The page checks the token itself (pages.py), after the Origin; the JSON API has no
+        # cookies to ride on. A token lives as long as its session.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    hosts = [h.strip() for h in settings.trusted_hosts.split(",") if h.strip()]
+    if hosts:
+        app.config["TRUSTED_HOSTS"] = hosts
+
+
 def create_app(
     test_config: Mapping[str, Any] | None = None, *, settings: Settings | None = None
 ) -> Flask:
@@ -77,8 +110,14 @@ def create_app(
     settings = settings or _settings(config)
 
     app = Flask(__name__)
+    _configure_sessions(app, settings)
     app.config.update({k: v for k, v in config.items() if not k.startswith("MATCHER_")})
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
+    if settings.behind_tls:
+        # One proxy in front (nginx): its X-Forwarded-For names the client, for throttling;
+        # X-Forwarded-Proto says the page was https, for Secure cookies and same-origin checks.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    csrf.init_app(app)
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     setup_logging()
@@ -127,4 +166,10 @@ def create_app(
     )  # fmt: skip
     if watcher.note:
         log_event(logging.WARNING, "model_note", note=watcher.note)
+    if app.extensions.get("matcher.generated_secret"):
+        log_event(
+            logging.WARNING, "secret_key_generated",
+            note="MATCHER_SECRET_KEY is not set: page sessions are signed with a key made for "
+            "this process, so they end when it restarts and other replicas refuse them",
+        )  # fmt: skip
     return app
