@@ -25,7 +25,8 @@ from .health import meta
 from .logs import log_event, setup_logging
 from .openapi import build_openapi
 from .pages import csrf, web
-from .plumbing import finish_request, require_key, start_request
+from .auth import require_key
+from .plumbing import finish_request, start_request
 from .problems import ProblemError
 from .v1 import v1
 
@@ -109,7 +110,7 @@ def create_app(
         config.pop("MATCHER_CATALOGUE")
     settings = settings or _settings(config)
 
-    app = Flask(__name__)
+    app = Flask(__name__, instance_path=str(settings.instance.resolve()))
     _configure_sessions(app, settings)
     app.config.update({k: v for k, v in config.items() if not k.startswith("MATCHER_")})
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
