@@ -17,6 +17,14 @@ MATCHER_MODEL_CHECK_SECONDS    how often a worker looks for a new model or catal
 MATCHER_QUEUE_TIMEOUT          seconds a request may wait for a worker before it gets 503
                                (default 3)
 MATCHER_RELOAD_ON_SIGHUP       reload model and catalogue on SIGHUP (default true)
+MATCHER_SECRET_KEY             signs the page's session cookies; the same on every replica;
+                               required once accounts exist (else one per process, with a warning)
+MATCHER_SESSION_IDLE_MINUTES   a page session ends after this long without a request (default 30)
+MATCHER_TRUSTED_HOSTS          comma-separated host names the service answers to (Flask's
+                               TRUSTED_HOSTS; ``.example.org`` takes its subdomains); default:
+                               loopback names only while the service runs open, else any
+MATCHER_BEHIND_TLS             behind a TLS-terminating proxy: Secure cookies, and the client
+                               address from the proxy's X-Forwarded-For (default false)
 =============================  =================================================================
 """
 
@@ -58,6 +66,10 @@ class Settings(BaseSettings):
     model_check_seconds: float = Field(5.0, ge=0, allow_inf_nan=False)
     queue_timeout: float = Field(3.0, gt=0, allow_inf_nan=False)
     reload_on_sighup: bool = True
+    secret_key: SecretStr = SecretStr("")
+    session_idle_minutes: float = Field(30.0, gt=0, le=7 * 24 * 60, allow_inf_nan=False)
+    trusted_hosts: str = ""
+    behind_tls: bool = False
 
     @field_validator("catalogue", "model_dir", "database_url", mode="before")
     @classmethod

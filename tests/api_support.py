@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,27 @@ def point_current(models: Path, version: str) -> Path:
     os.symlink(version, tmp)
     os.replace(tmp, current)
     return current
+
+
+# --- the page's forms: a CSRF token from the page, sent with this site's Origin -------------
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client, path: str = "/") -> str:
+    """The CSRF token of ``client``'s session, read from a page as a browser would."""
+    html = client.get(path).get_data(as_text=True)
+    found = CSRF_FIELD.search(html)
+    assert found, f"no CSRF token on {path}"
+    return found.group(1)
+
+
+def page_post(client, path: str, data: dict[str, Any] | None = None, *, token: str | None = None,
+              origin: str | None = "http://localhost", **kwargs: Any):  # fmt: skip
+    """A form post as the page itself sends it: its session's token and this site's Origin
+    (the test client's host is ``localhost``)."""
+    token = csrf_token(client) if token is None else token
+    headers = dict(kwargs.pop("headers", {}))
+    if origin is not None:
+        headers["Origin"] = origin
+    return client.post(path, data={**(data or {}), "csrf_token": token}, headers=headers, **kwargs)

@@ -20,14 +20,23 @@ from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 
 import pytest
-from api_support import PROFILE, ROOT, fake_load_model, make_app, point_current, write_model
+from api_support import (
+    PROFILE,
+    ROOT,
+    csrf_token,
+    fake_load_model,
+    make_app,
+    page_post,
+    point_current,
+    write_model,
+)
 
 from matcher import geo, watch
 from matcher.cli import main as cli_main
 from matcher.contract import NEEDS, parse_profile
 from matcher.service import context, create_app
 from matcher.service.server import is_loopback
-from matcher.store import Store
+from matcher.store import Store, minimise
 
 pytest_plugins = ["conftest_api"]  # the app, client and catalogue fixtures
 
@@ -183,7 +192,8 @@ def test_referral_then_outcome(client, app):
     referral_id = r.get_json()["referral_id"]
     store = app.extensions["matcher"].store
     stored = store.get(referral_id)
-    assert stored.profile == parse_profile(PROFILE).to_dict() and stored.attended is None
+    # Stored minimised: the postcode cut to its sector (the store's rule).
+    assert stored.profile == minimise(parse_profile(PROFILE).to_dict()) and stored.attended is None
     assert stored.shown == ["act-00000", "act-00001"] and stored.model_version == "cold-start-1"
 
     r = client.post(
@@ -196,9 +206,16 @@ def test_referral_then_outcome(client, app):
         "date": stored.date,
         "attended": True,
         "sessions_attended": 4,
+        "correction": False,
     }
-    # An outcome can be corrected.
+    # A second outcome is refused unless it says it is a correction (changed: it used to
+    # replace the first silently).
     r = client.post(f"/v1/referrals/{referral_id}/outcome", json={"attended": False})
+    assert r.status_code == 409 and r.content_type == "application/problem+json"
+    assert store.get(referral_id).attended is True
+    r = client.post(
+        f"/v1/referrals/{referral_id}/outcome", json={"attended": False, "correction": True}
+    )
     assert r.status_code == 200 and store.get(referral_id).attended is False
 
 
@@ -292,6 +309,8 @@ def test_openapi_lists_every_endpoint_and_its_statuses(client):
         ("/v1/activities/{activity_id}", "get"),
         ("/v1/referrals", "post"),
         ("/v1/referrals/{referral_id}/outcome", "post"),
+        ("/v1/referrals/{referral_id}", "get"),
+        ("/v1/referrals/{referral_id}", "delete"),
         ("/v1/model", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
@@ -300,16 +319,27 @@ def test_openapi_lists_every_endpoint_and_its_statuses(client):
         statuses = set(op["responses"])
         assert "500" in statuses
         if path.startswith("/v1"):
-            assert "401" in statuses
+            assert {"401", "403", "429"} <= statuses
         if method == "post":
             assert {"400", "413", "415", "422"} <= statuses
         if "{" in path:
             assert "404" in statuses
-    for op in ops.values():  # any request may meet a long URL or headers, or a busy service
-        assert {"414", "431", "503"} <= set(op["responses"])
+    for op in ops.values():  # any request may meet a refused Host, long URL or headers, or a
+        assert {"400", "414", "431", "503"} <= set(op["responses"])  # busy service
     assert set(ops[("/v1/activities", "get")]["responses"]) == {
-        "200", "401", "422", "500", "414", "431", "503"
+        "200",
+        "400",
+        "401",
+        "403",
+        "422",
+        "429",
+        "500",
+        "414",
+        "431",
+        "503",
     }
+    assert "409" in ops[("/v1/referrals/{referral_id}/outcome", "post")]["responses"]
+    assert "204" in ops[("/v1/referrals/{referral_id}", "delete")]["responses"]
     schemas = doc["components"]["schemas"]
     assert any(name.startswith("Profile") for name in schemas)
     profile = next(s for n, s in schemas.items() if n.startswith("Profile") and "Location" not in n)
@@ -368,14 +398,20 @@ def test_without_keys_nothing_needs_auth(client):
     assert client.get("/").status_code == 200
 
 
-def test_the_page_asks_for_a_key_when_keys_are_set(keyed):
+def test_the_page_asks_for_a_sign_in_when_keys_are_set(keyed):
+    """Changed: the page sends a person to the sign-in form (a bootstrap key as the password
+    still works, deprecated) instead of asking for HTTP Basic."""
     r = keyed.get("/", headers={"Accept": "text/html"})
-    assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Basic")
+    assert r.status_code == 303 and r.headers["Location"].startswith("/login")
     good = base64.b64encode(b"linkworker:alpha-key").decode()
     assert keyed.get("/", headers={"Authorization": f"Basic {good}"}).status_code == 200
     bad = base64.b64encode(b"linkworker:nope").decode()
-    assert keyed.get("/", headers={"Authorization": f"Basic {bad}"}).status_code == 401
+    assert keyed.get("/", headers={"Authorization": f"Basic {bad}"}).status_code == 303
     assert keyed.get("/static/style.css").status_code == 200
+    r = page_post(keyed, "/login", {"name": "linkworker", "password": "alpha-key"},
+                  token=csrf_token(keyed, "/login"))  # fmt: skip
+    assert r.status_code == 303 and r.headers["Location"] == "/"
+    assert keyed.get("/").status_code == 200
 
 
 def test_keys_compare_in_constant_time(monkeypatch, app):
@@ -603,9 +639,10 @@ def test_the_form_has_a_label_for_every_control(client):
 
 
 def test_the_form_gives_cards_with_refer_buttons(client):
-    r = client.post(
+    r = page_post(
+        client,
         "/",
-        data={
+        {
             "needs": ["loneliness", "physical_activity"],
             "postcode": "LS6 3HN",
             "interests": "gardening",
@@ -639,7 +676,7 @@ def test_the_form_gives_cards_with_refer_buttons(client):
     ],
 )
 def test_invalid_form_input_names_the_field(client, data, message):
-    r = client.post("/", data=data)
+    r = page_post(client, "/", data)
     assert r.status_code == 422
     html = r.get_data(as_text=True)
     assert message in html
@@ -647,15 +684,15 @@ def test_invalid_form_input_names_the_field(client, data, message):
 
 
 def test_refer_from_the_page_then_record_the_outcome(client, app):
-    r = client.post("/", data={"needs": ["money"], "postcode": "LS1"})
+    r = page_post(client, "/", {"needs": ["money"], "postcode": "LS1"})
     html = r.get_data(as_text=True)
     profile = re.search(r'name="profile" value="([^"]*)"', html).group(1)
     activity_id = re.search(r'name="activity_id" value="([^"]*)"', html).group(1)
     shown = re.search(r'name="shown" value="([^"]*)"', html).group(1)
     from html import unescape
 
-    r = client.post(
-        "/refer", data={"profile": unescape(profile), "activity_id": activity_id, "shown": shown}
+    r = page_post(
+        client, "/refer", {"profile": unescape(profile), "activity_id": activity_id, "shown": shown}
     )
     assert r.status_code == 303
     page = client.get(r.headers["Location"])
@@ -666,20 +703,33 @@ def test_refer_from_the_page_then_record_the_outcome(client, app):
     assert stored.activity_id == activity_id and stored.profile["needs"] == ["money"]
     assert stored.shown == shown.split(",")
 
-    r = client.post(
-        f"/referrals/{referral_id}/outcome", data={"attended": "yes", "sessions_attended": "2"}
+    r = page_post(
+        client, f"/referrals/{referral_id}/outcome", {"attended": "yes", "sessions_attended": "2"}
     )
     assert r.status_code == 303 and "saved=1" in r.headers["Location"]
     assert store.get(referral_id).attended is True
     assert "Outcome saved" in client.get(r.headers["Location"]).get_data(as_text=True)
-    r = client.post(f"/referrals/{referral_id}/outcome", data={"attended": "maybe"})
+    r = page_post(client, f"/referrals/{referral_id}/outcome", {"attended": "maybe"})
     assert "error=1" in r.headers["Location"]
+    # The page offers the recorded outcome for correction, and says so when it is sent.
+    page = client.get(f"/referrals/{referral_id}").get_data(as_text=True)
+    assert 'name="correction" value="1"' in page
+    r = page_post(client, f"/referrals/{referral_id}/outcome",
+                  {"attended": "no", "correction": "1"})  # fmt: skip
+    assert r.status_code == 303 and store.get(referral_id).attended is False
+    assert [o.correction for o in store.get(referral_id).outcomes] == [False, True]
+    r = page_post(client, f"/referrals/{referral_id}/outcome", {"attended": "yes"})
+    assert r.status_code == 409 and store.get(referral_id).attended is False
 
 
 def test_cross_site_form_posts_are_refused(client):
-    r = client.post("/", data={"needs": ["money"]}, headers={"Origin": "https://evil.example"})
-    assert r.status_code == 403
-    r = client.post("/", data={"needs": ["money"]}, headers={"Origin": "http://localhost"})
+    """Changed: a post with no Origin, or ``null``, is refused too, and so is one without the
+    session's CSRF token (tests/test_security.py has the rest)."""
+    token = csrf_token(client)
+    for origin in ("https://evil.example", None, "null"):
+        r = page_post(client, "/", {"needs": ["money"]}, token=token, origin=origin)
+        assert r.status_code == 403, origin
+    r = page_post(client, "/", {"needs": ["money"]}, token=token, origin="http://localhost")
     assert r.status_code == 200
 
 
@@ -773,8 +823,11 @@ def test_pages_and_answers_are_never_cached_and_never_leak_the_address(client):
     for r in (client.get("/"), client.post("/v1/match", json={"profile": {}}),
               client.get("/nope")):  # fmt: skip
         assert r.headers["Cache-Control"] == "no-store"
-        assert r.headers["Referrer-Policy"] == "no-referrer"
+        # Changed for pages: same-origin (no-referrer made Chromium send Origin: null).
+        assert r.headers["Referrer-Policy"] in ("no-referrer", "same-origin")
         assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert client.get("/").headers["Referrer-Policy"] == "same-origin"
+    assert client.get("/nope").headers["Referrer-Policy"] == "no-referrer"
     page = client.get("/")
     assert "script-src 'none'" in page.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]

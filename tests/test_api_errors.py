@@ -8,7 +8,7 @@ import json
 import logging
 
 import pytest
-from api_support import PROFILE, make_app
+from api_support import PROFILE, make_app, page_post
 
 from matcher.ranking import Matcher
 
@@ -176,7 +176,7 @@ def test_500_is_opaque_and_logged_with_its_id(client, monkeypatch, caplog):
 
 def test_500_on_the_page_is_html_for_a_browser(client, monkeypatch):
     monkeypatch.setattr(Matcher, "recommend", lambda *a, **k: 1 / 0)
-    r = client.post("/", data={"needs": ["money"]}, headers={"Accept": "text/html"})
+    r = page_post(client, "/", {"needs": ["money"]}, headers={"Accept": "text/html"})
     assert r.status_code == 500 and r.content_type.startswith("text/html")
     assert "ZeroDivisionError" not in r.get_data(as_text=True)
     assert "quote this reference" in r.get_data(as_text=True)
@@ -230,8 +230,9 @@ def test_no_profile_value_reaches_any_log_line(app, client, caplog):
     client.get("/v1/activities?postcode=LS6%203HN&text=ZEBRAFINCH")
     form = {"postcode": "LS6 3HN", "interests": "SENTINEL-INTEREST ZEBRAFINCH", "age": "87",
             "needs": ["bereavement"]}  # fmt: skip
-    client.post("/", data=form)
-    client.post("/", data={**form, "age": "SENTINEL-AGE"})
+    assert page_post(client, "/", form).status_code == 200
+    assert page_post(client, "/", {**form, "age": "SENTINEL-AGE"}).status_code == 422
+    client.post("/", data=form, headers={"Origin": "null"})  # refused: no token, opaque origin
 
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     text = "\n".join(formatter.format(rec) + " " + repr(rec.args) for rec in caplog.records)

@@ -7,25 +7,26 @@ import secrets
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..catalogue import Catalogue
+from ..errors import InvalidInput
 from ..pull import catalogue_file
 from ..settings import Settings, load_settings
 from ..store import Store
 from ..watch import Watcher, catalogue_name, reload_all
 from . import problems
+from .auth import require_key
 from .context import Service, service
 from .health import meta
 from .logs import log_event, setup_logging
 from .openapi import build_openapi
 from .pages import csrf, web
-from .auth import require_key
 from .plumbing import finish_request, start_request
 from .problems import ProblemError
 from .v1 import v1
@@ -146,6 +147,12 @@ def create_app(
     # (PostgreSQL) is upgraded only by `matcher db upgrade`, once, by whoever deploys.
     url = settings.store_url()
     store = Store(url, create=url.startswith("sqlite"))
+    if app.extensions.get("matcher.generated_secret") and any(
+        not user.disabled for user in store.users()
+    ):
+        # Sessions signed with a key made per process would end at every restart and differ
+        # between replicas: with people signing in, the key must be set.
+        raise InvalidInput([("MATCHER_SECRET_KEY", "required once accounts exist")])
     svc = Service(watcher, store, settings.keys(), settings.queue_timeout)
     app.extensions["matcher"] = svc
     app.extensions["matcher.settings"] = settings

@@ -1,17 +1,30 @@
-"""What one app keeps for its requests: the watched Matcher, the referral store and the keys."""
+"""What one app keeps for its requests: the watched Matcher, the referral store and the
+bootstrap keys."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 from flask import current_app, g
 
 from ..catalogue import Catalogue
 from ..contract import Profile
 from ..ranking import Matcher
-from ..store import Store
+from ..store import OutcomeExists, Store, UnknownReferral
 from ..watch import Watcher
+
+__all__ = ["OutcomeExists", "Service", "UnknownReferral", "audit_actor", "service"]
+
+# Who acted, as the audit trail takes it: a bootstrap key (MATCHER_API_KEYS, deprecated) is one
+# shared key, named as one; in open mode (loopback, no credentials) nobody is identified and the
+# service itself acts.
+_AUDIT_ACTORS = {"bootstrap-key": "key:bootstrap-key", "open": "system"}
+
+
+def audit_actor(actor: str) -> str:
+    return _AUDIT_ACTORS.get(actor, actor)
 
 
 class Service:
@@ -23,6 +36,7 @@ class Service:
         self.store = store
         self.queue_timeout = queue_timeout
         self._key_digests = [hashlib.sha256(k.encode()).digest() for k in keys]
+        self._closed = False
 
     @property
     def catalogue(self) -> Catalogue:
@@ -31,7 +45,13 @@ class Service:
 
     @property
     def auth_required(self) -> bool:
-        return bool(self._key_digests)
+        """Credentials exist (bootstrap keys, or accounts or keys in the store): then the page
+        needs a sign-in and ``/v1`` a key. Without any, the service runs open (loopback only).
+        Once closed it stays closed for this process, whatever happens in the store."""
+        if self._closed:
+            return True
+        self._closed = bool(self._key_digests) or self.store.has_credentials()
+        return self._closed
 
     def key_ok(self, token: str) -> bool:
         """Compare against every key in constant time (digests make lengths equal)."""
@@ -46,12 +66,31 @@ class Service:
         g.model_version = m.model_version
         return m
 
-    def refer(self, profile: Profile, activity_id: str, shown: list[str] | None) -> str:
+    def refer(
+        self, profile: Profile, activity_id: str, shown: list[str] | None, *, actor: str
+    ) -> str:
         matcher = self.matcher()
         matcher.catalogue.get(activity_id)  # raises UnknownActivity
         return self.store.add_referral(
-            profile.to_dict(), activity_id, shown=shown, model_version=matcher.model_version
+            profile.to_dict(), activity_id, shown=shown, model_version=matcher.model_version,
+            actor=audit_actor(actor),
+        )  # fmt: skip
+
+    def record_outcome(
+        self, referral_id: str, attended: bool, sessions: int | None, *, actor: str,
+        correction: bool,
+    ) -> Any:  # fmt: skip
+        """Raises UnknownReferral, or OutcomeExists for a second outcome not a correction."""
+        return self.store.record_outcome(
+            referral_id, attended, sessions, actor=audit_actor(actor), correction=correction
         )
+
+    def erase(self, referral_id: str, *, actor: str) -> None:
+        self.store.erase(referral_id, actor=audit_actor(actor))
+
+    def audit(self, actor: str, action: str, *, referral_id: str | None = None,
+              outcome: str = "ok") -> None:  # fmt: skip
+        self.store.audit(audit_actor(actor), action, referral_id=referral_id, outcome=outcome)
 
 
 def service() -> Service:

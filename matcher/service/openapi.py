@@ -21,32 +21,40 @@ from .schemas import (
     Problem,
     Ready,
     ReferralCreated,
+    ReferralOut,
     ReferralRequest,
 )
 
 
 def _responses(ok: tuple[int, str, str] | None, *errors: int) -> dict[str, Any]:
     words = {
-        400: "Malformed JSON",
-        401: "Missing or wrong API key (only when the service has keys)",
+        400: "Malformed JSON, or a host name this service does not answer to",
+        401: "No API key, or an unknown or revoked one (only when the service has credentials)",
+        403: "The API key lacks the scope this operation needs",
         404: "Not found",
+        409: 'The referral has an outcome already; send "correction": true to correct it',
         413: "Body too large",
         415: "Body not sent as JSON",
         422: "The request breaks the contract; the field paths are listed, never the values",
         500: "A fault on our side; only an opaque error id is returned",
         414: "The request line (URL) is too long",
         431: "The request's headers are too large",
+        429: "Too many failed attempts from this client; try again after Retry-After",
         503: "Busy: no worker could take the request in time; try again after Retry-After",
     }
     out: dict[str, Any] = {}
-    if ok:
+    if ok and ok[1]:
         status, ref, text = ok
         out[str(status)] = {
             "description": text,
             "content": {"application/json": {"schema": {"$ref": ref}}},
         }
-    # Any request may meet an over-long URL or headers, or a busy service.
-    for status in dict.fromkeys((*errors, 414, 431, 503)):
+    elif ok:
+        out[str(ok[0])] = {"description": ok[2]}
+    # Any request may meet a refused host name, an over-long URL or headers, or a busy service;
+    # any request with a key, a throttled client.
+    keyed = (401, 403, 429) if 401 in errors else ()
+    for status in dict.fromkeys((*errors, *keyed, 400, 414, 431, 503)):
         out[str(status)] = {
             "description": words[status],
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
@@ -62,6 +70,7 @@ def build_openapi() -> dict[str, Any]:
         (OutcomeRequest, "validation"), (MatchResponse, "serialization"),
         (ActivityPage, "serialization"), (ActivityOut, "serialization"),
         (ReferralCreated, "serialization"), (OutcomeRecorded, "serialization"),
+        (ReferralOut, "serialization"),
         (ModelCard, "serialization"), (Health, "serialization"), (Ready, "serialization"),
         (Problem, "serialization"),
     ]  # fmt: skip
@@ -105,36 +114,55 @@ def build_openapi() -> dict[str, Any]:
         },
         "paths": {
             "/v1/match": {"post": {
-                "operationId": "match", "summary": "Suggestions for one person",
+                "operationId": "match",
+                "summary": "Suggestions for one person (scope match)",
                 "security": secured, "requestBody": body(MatchRequest),
                 "responses": _responses((200, ref(MatchResponse, "serialization"), "Matches"),
                                         400, 401, 413, 415, 422, 500)}},
             "/v1/activities": {"get": {
-                "operationId": "listActivities", "summary": "Search the catalogue",
+                "operationId": "listActivities",
+                "summary": "Search the catalogue (scope activities)",
                 "security": secured, "parameters": parameters,
                 "responses": _responses(
                     (200, ref(ActivityPage, "serialization"), "One page of activities"),
                     401, 422, 500)}},
             "/v1/activities/{activity_id}": {"get": {
-                "operationId": "getActivity", "summary": "One activity",
+                "operationId": "getActivity",
+                "summary": "One activity (scope activities)",
                 "security": secured, "parameters": [{"name": "activity_id", **path_id}],
                 "responses": _responses((200, ref(ActivityOut, "serialization"), "The activity"),
                                         401, 404, 500)}},
             "/v1/referrals": {"post": {
-                "operationId": "createReferral", "summary": "Record a referral",
+                "operationId": "createReferral",
+                "summary": "Record a referral (scope referrals:write)",
                 "security": secured, "requestBody": body(ReferralRequest),
                 "responses": _responses(
                     (201, ref(ReferralCreated, "serialization"), "Referral recorded"),
                     400, 401, 413, 415, 422, 500)}},
             "/v1/referrals/{referral_id}/outcome": {"post": {
-                "operationId": "recordOutcome", "summary": "Record whether the person went",
+                "operationId": "recordOutcome",
+                "summary": "Record whether the person went (scope referrals:write)",
                 "security": secured, "parameters": [{"name": "referral_id", **path_id}],
                 "requestBody": body(OutcomeRequest),
                 "responses": _responses(
                     (200, ref(OutcomeRecorded, "serialization"), "Outcome recorded"),
-                    400, 401, 404, 413, 415, 422, 500)}},
+                    400, 401, 404, 409, 413, 415, 422, 500)}},
+            "/v1/referrals/{referral_id}": {
+                "get": {
+                    "operationId": "getReferral",
+                    "summary": "A referral with its outcome history (scope referrals:read)",
+                    "security": secured, "parameters": [{"name": "referral_id", **path_id}],
+                    "responses": _responses(
+                        (200, ref(ReferralOut, "serialization"), "The referral"),
+                        401, 404, 500)},
+                "delete": {
+                    "operationId": "eraseReferral",
+                    "summary": "Erase a referral and its outcomes (scope referrals:write)",
+                    "security": secured, "parameters": [{"name": "referral_id", **path_id}],
+                    "responses": _responses((204, "", "Erased"), 401, 404, 500)}},
             "/v1/model": {"get": {
-                "operationId": "modelCard", "summary": "The model card of the model in service",
+                "operationId": "modelCard",
+                "summary": "The model card of the model in service (scope model)",
                 "security": secured,
                 "responses": _responses((200, ref(ModelCard, "serialization"), "Model card"),
                                         401, 500)}},
@@ -157,7 +185,11 @@ def build_openapi() -> dict[str, Any]:
             "schemas": schemas,
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
-                "description": "Needed only when the service is configured with API keys."}},
+                "description": "An API key, needed once the service has accounts or keys. Each "
+                "key has scopes: match (POST /v1/match), activities (/v1/activities), "
+                "referrals:write (create, record an outcome, erase), referrals:read (GET a "
+                "referral), model (/v1/model). MATCHER_API_KEYS (deprecated) gives keys with "
+                "every scope."}},
         },
     }  # fmt: skip
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFProtect
 
 from ..contract import ACCESSIBILITY, NEEDS, PARTS, loads_json, parse_profile
 from ..errors import InvalidInput, UnknownActivity
 from ..ranking import Match
 from ..reasons import DAY_NAMES
-from ..store import UnknownReferral
-from .context import service
-from .plumbing import bearer_token
+from ..store.accounts import NAME
+from .auth import actor, bearer_token, failed, throttle
+from .context import OutcomeExists, UnknownReferral, service
 from .problems import ProblemError
 from .v1 import check_outcome
 
@@ -67,26 +69,64 @@ EMPTY_FORM: dict[str, Any] = {
 }  # fmt: skip
 
 
-def _require_login() -> None:
-    """With API keys set, the page asks the browser for one (HTTP Basic: any name, the key
-    as password), and cross-site form posts are refused."""
+csrf = CSRFProtect()
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _same_origin_only() -> None:
+    """A state-changing page request must say it comes from this site: browsers send Origin
+    on every form post, and ``null`` comes from sandboxed frames, data: pages and other
+    opaque origins, so a missing or ``null`` Origin is refused as a foreign one is."""
+    origin = request.headers.get("Origin", "")
+    if origin.rstrip("/") != request.host_url.rstrip("/"):
+        raise ProblemError(403, "Forms may only be sent from this site's own pages.")
+
+
+def _guard() -> Any:
+    """Every page request: a session that ends when idle; then, for a form post, the Origin
+    and the session's CSRF token (Flask-WTF), whatever else is sent; then a sign-in when the
+    service has credentials."""
+    if request.endpoint == "static":
+        return
+    session.permanent = True  # the cookie is renewed by each request and ends when idle
+    if request.method not in SAFE_METHODS:
+        _same_origin_only()
+        csrf.protect()  # raises CSRFError: a 403 problem (problems.py)
+    return _require_login()
+
+
+def _require_login() -> Any:
+    """With credentials, the page needs a signed-in person (or, deprecated, HTTP Basic with a
+    bootstrap key as the password)."""
     svc = service()
-    if svc.auth_required and request.endpoint != "static":
-        auth = request.authorization
-        token = (auth.password if auth and auth.type == "basic" else None) or bearer_token()
-        if not token or not svc.key_ok(token):
-            raise ProblemError(
-                401,
-                "Sign in with a user name and an API key as the password.",
-                {"WWW-Authenticate": 'Basic realm="matcher", charset="UTF-8"'},
-            )
-    if request.method == "POST":
-        origin = request.headers.get("Origin")
-        if origin and origin != "null" and origin.rstrip("/") != request.host_url.rstrip("/"):
-            raise ProblemError(403, "Forms may only be sent from this site.")
+    if not svc.auth_required:
+        g.actor = "open"
+        return
+    if request.endpoint in ("web.login", "web.logout"):
+        return
+    actor = session.get("actor")
+    if actor:
+        g.actor = actor
+        return
+    auth = request.authorization
+    token = (auth.password if auth and auth.type == "basic" else None) or bearer_token()
+    if token and svc.key_ok(token):
+        g.actor = "bootstrap-key"
+        return
+    if request.method in SAFE_METHODS:
+        return redirect(url_for("web.login", next=_local_path(request.full_path)), 303)
+    raise ProblemError(401, "Sign in first.")
 
 
-web.before_request(_require_login)
+def _local_path(path: str | None) -> str:
+    """Only a path on this site (never ``//host`` or a scheme) is somewhere to go back to."""
+    path = (path or "").rstrip("?")
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return url_for("web.index")
+    return path
+
+
+web.before_request(_guard)
 
 
 def _page(form: dict[str, Any], **context: Any) -> str:
@@ -238,7 +278,9 @@ def refer() -> Any:
         ) from None
     shown = [s for s in f.get("shown", "").split(",") if s][:100]
     try:
-        referral_id = service().refer(profile, f.get("activity_id", ""), shown or None)
+        referral_id = service().refer(
+            profile, f.get("activity_id", ""), shown or None, actor=actor()
+        )
     except UnknownActivity:
         raise ProblemError(422, "That activity is not in the catalogue.") from None
     return redirect(url_for("web.referral", referral_id=referral_id), 303)
@@ -251,6 +293,7 @@ def referral(referral_id: str) -> Any:
         ref = svc.store.get(referral_id)
     except UnknownReferral:
         raise ProblemError(404, "No referral with this reference.") from None
+    svc.audit(actor(), "referral.read", referral_id=ref.id)
     try:
         a = svc.catalogue.get(ref.activity_id)
     except UnknownActivity:
@@ -272,8 +315,64 @@ def referral_outcome(referral_id: str) -> Any:
         check_outcome(attended, sessions)
     except (ValueError, InvalidInput):
         return redirect(url_for("web.referral", referral_id=referral_id, error=1), 303)
+    # The page shows the outcome already recorded and offers to correct it: a correction is
+    # what the form says it is, so a second person's first outcome is not silently replaced.
+    correction = f.get("correction") == "1"
     try:
-        service().store.record_outcome(referral_id, attended, sessions)
+        service().record_outcome(
+            referral_id, attended, sessions, actor=actor(), correction=correction
+        )
     except UnknownReferral:
         raise ProblemError(404, "No referral with this reference.") from None
+    except OutcomeExists:
+        raise ProblemError(
+            409, "Someone has recorded an outcome for this referral since you opened it. "
+            "Open the referral again to see it, then correct it if needed.",
+        ) from None  # fmt: skip
     return redirect(url_for("web.referral", referral_id=referral_id, saved=1), 303)
+
+
+# --- signing in ---------------------------------------------------------------------------------
+
+# A name that may be written to the audit trail as typed: shaped as account names are. (People
+# sometimes type a password into the name field: one with spaces or symbols is not recorded.)
+_NAME = re.compile(NAME)
+
+
+@web.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    svc = service()
+    target = _local_path(request.values.get("next"))
+    if not svc.auth_required:
+        return redirect(target, 303)
+    if request.method == "GET":
+        return render_template("login.html", next=target, failed=False)
+    throttle()
+    name = request.form.get("name", "").strip()[:200]
+    password = request.form.get("password", "")[:1000]
+    user = svc.store.authenticate_user(name, password) if name and password else None
+    if user is not None and not user.disabled:
+        who, role = f"user:{user.name}", user.role
+    elif password and svc.key_ok(password):
+        who, role = "bootstrap-key", "bootstrap"  # deprecated: MATCHER_API_KEYS as a password
+    else:
+        failed()
+        if _NAME.fullmatch(name):
+            svc.audit(f"user:{name}", "user.sign_in", outcome="failed")
+        else:
+            svc.audit("system", "user.sign_in", outcome="failed_unnamed")
+        return render_template("login.html", next=target, failed=True, name=name), 401
+    session.clear()  # a new session for the person signed in, with a new CSRF token
+    session.permanent = True
+    session["actor"], session["role"] = who, role
+    svc.audit(who, "user.sign_in")
+    return redirect(target, 303)
+
+
+@web.post("/logout")
+def logout() -> Any:
+    who = session.get("actor")
+    session.clear()
+    if who:
+        service().audit(who, "user.sign_out")
+    return redirect(url_for("web.login"), 303)

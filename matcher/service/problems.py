@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -49,8 +50,16 @@ def _wants_html() -> bool:
         ("/v1/", "/healthz", "/readyz", "/openapi.json")
     ):
         return False
+    if _request_ctx_url_adapter() is None:
+        return False  # a refused Host: no page can be built for it
     best = request.accept_mimetypes.best_match([PROBLEM_JSON, "application/json", "text/html"])
     return best == "text/html"
+
+
+def _request_ctx_url_adapter() -> Any:
+    from flask.globals import request_ctx
+
+    return request_ctx.url_adapter
 
 
 def _problem_response(
@@ -135,8 +144,21 @@ def _handle_store(exc: StoreError) -> Response:
     )  # fmt: skip
 
 
+def _handle_csrf(exc: CSRFError) -> Response:
+    """A form post without this session's token (another site's form, an expired session):
+    403, as the Origin check answers, not Flask-WTF's 400."""
+    return _with_status(
+        _problem_response(
+            403, "This form was not sent from this site's page, or the page is too old. "
+            "Open the page again and resend the form.",
+        ),
+        403,
+    )  # fmt: skip
+
+
 def register(app: Flask) -> None:
     """Answer every error the app raises as a problem."""
+    app.register_error_handler(CSRFError, _handle_csrf)
     app.register_error_handler(StoreError, _handle_store)
     app.register_error_handler(ProblemError, _handle_problem)
     app.register_error_handler(InvalidInput, _handle_invalid)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
@@ -86,6 +86,11 @@ class ReferralCreated(BaseModel):
 class OutcomeRequest(_Body):
     attended: StrictBool = Field(description="whether the person went at least once")
     sessions_attended: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    correction: StrictBool = Field(
+        default=False,
+        description="true to correct an outcome already recorded; without it a second outcome "
+        "is refused with 409",
+    )
 
 
 class OutcomeRecorded(BaseModel):
@@ -94,6 +99,30 @@ class OutcomeRecorded(BaseModel):
     date: str
     attended: bool
     sessions_attended: int | None = None
+    correction: bool = False
+
+
+class OutcomeOut(BaseModel):
+    """One outcome as recorded: corrections are added, never overwrite."""
+
+    attended: bool
+    sessions_attended: int | None = None
+    recorded_at: str = Field(description="when it was recorded (ISO 8601)")
+    recorded_by: str = Field(description="who recorded it: user:NAME, key:NAME, bootstrap-key, "
+                             "open or system")  # fmt: skip
+    correction: bool
+
+
+class ReferralOut(BaseModel):
+    """A referral with its outcome history, oldest first (each read is audited)."""
+
+    referral_id: str
+    activity_id: str
+    date: str
+    model_version: str | None = None
+    shown: list[str] | None = None
+    profile: dict[str, Any]
+    outcomes: list[OutcomeOut]
 
 
 class ModelCard(BaseModel):

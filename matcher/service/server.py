@@ -11,23 +11,75 @@ request and the service answers normally as soon as it ends.
 from __future__ import annotations
 
 import ipaddress
+import json
+import logging
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import errors
 from gunicorn.workers.gthread import ThreadWorker
 
 from ..errors import InvalidInput
 from ..settings import Settings
+from ..store import Store, StoreError
 from .app import QUEUE_WAIT, create_app
 
 _queued = threading.local()
 
 
+# gunicorn's own refusals, before a request reaches the app: status and reason.
+_REFUSALS: list[tuple[type[Exception], int, str, str]] = [
+    (errors.LimitRequestLine, 414, "URI Too Long", "The request line (URL) is too long."),
+    (errors.LimitRequestHeaders, 431, "Request Header Fields Too Large",
+     "The request's headers are too large or too many."),
+    (errors.UnsupportedTransferCoding, 501, "Not Implemented",
+     "The request's transfer coding is not supported."),
+    (errors.ExpectationFailed, 417, "Expectation Failed", "The Expect header is not supported."),
+    (errors.ForbiddenProxyRequest, 403, "Forbidden", "The request is forbidden."),
+    (errors.ParseException, 400, "Bad Request", "The request is not valid HTTP."),
+]  # fmt: skip
+
+
+def problem_bytes(status: int, reason: str, detail: str) -> bytes:
+    """A whole HTTP answer with an RFC 9457 problem body, closing the connection."""
+    body = json.dumps(
+        {"type": "about:blank", "title": reason, "status": status, "detail": detail}
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/problem+json\r\nContent-Length: {len(body)}\r\n"
+        "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+        "Referrer-Policy: no-referrer\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
 class GuardedWorker(ThreadWorker):
-    """gunicorn's threaded worker, telling the app how long each request waited in its queue."""
+    """gunicorn's threaded worker, telling the app how long each request waited in its queue,
+    and answering gunicorn's own refusals (a URL or headers too long, bad HTTP) as problems."""
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """gunicorn answers these with an HTML page quoting the request (a URL may hold a
+        postcode) and logs the same; here a problem+json names only the kind of fault, and the
+        log line only the exception's type."""
+        status, reason, detail = 500, "Internal Server Error", "Something went wrong on our side."
+        response_fault = (errors.InvalidResponseHeader, errors.InvalidResponseHeaderName)
+        for kind, *answer in _REFUSALS:
+            if isinstance(exc, kind) and not isinstance(exc, response_fault):
+                status, reason, detail = answer
+                break
+        level = logging.WARNING if status < 500 else logging.ERROR
+        self.log.log(level, json.dumps({"event": "http_refused", "status": status,
+                                        "exception": type(exc).__name__}))  # fmt: skip
+        try:
+            util.write_nonblock(client, problem_bytes(status, reason, detail))
+        except Exception:  # the client has gone: nothing to answer
+            self.log.debug("could not send the error answer")
 
     def enqueue_req(self, conn: Any) -> None:
         conn.matcher_queued_at = time.monotonic()
@@ -59,13 +111,27 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _store_has_credentials(settings: Settings) -> bool:
+    """Whether the configured store holds accounts or keys; an SQLite file not yet made, or a
+    store that cannot be opened, holds none."""
+    url = settings.store_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return False
+    try:
+        with Store(url) as store:
+            return store.has_credentials()
+    except StoreError:
+        return False
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 2,
           threads: int = 1) -> int:  # fmt: skip
-    """Run the service under gunicorn. A non-loopback address needs API keys."""
-    if not is_loopback(host) and not settings.keys():
+    """Run the service under gunicorn. A non-loopback address needs credentials (accounts or
+    API keys in the store, or the deprecated MATCHER_API_KEYS)."""
+    if not is_loopback(host) and not settings.keys() and not _store_has_credentials(settings):
         raise InvalidInput(
-            f"refusing to listen on {host} without API keys: set MATCHER_API_KEYS "
-            "(comma-separated), or serve on 127.0.0.1"
+            f"refusing to listen on {host} without API keys or accounts: add them with "
+            "`matcher admin`, or serve on 127.0.0.1"
         )
     app = create_app(settings=settings)  # once, in the master: the workers share it
 

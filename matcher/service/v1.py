@@ -3,6 +3,7 @@ the model card (contract §6)."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -12,11 +13,10 @@ from pydantic import ValidationError
 
 from .. import geo
 from ..catalogue import Catalogue
-from ..contract import problems_from
 from ..errors import InvalidInput, UnknownActivity
-from ..store import UnknownReferral
-from .context import service
-from .plumbing import json_body, validated
+from .auth import actor, needs
+from .context import OutcomeExists, UnknownReferral, service
+from .plumbing import field_problems, json_body, validated
 from .problems import ProblemError
 from .schemas import ActivityQuery, MatchRequest, OutcomeRequest, ReferralRequest
 
@@ -24,6 +24,7 @@ v1 = Blueprint("v1", __name__, url_prefix="/v1")
 
 
 @v1.post("/match")
+@needs("match")
 def match() -> Any:
     body: MatchRequest = validated(MatchRequest, json_body())
     matcher = service().matcher()
@@ -37,15 +38,17 @@ def match() -> Any:
 
 
 @v1.get("/activities")
+@needs("activities")
 def activities() -> Any:
     try:
         query = ActivityQuery.model_validate(request.args.to_dict())
     except ValidationError as exc:
-        raise InvalidInput(problems_from(exc)) from None
+        raise InvalidInput(field_problems(exc)) from None
     return search_activities(service().catalogue, query)
 
 
 @v1.get("/activities/<activity_id>")
+@needs("activities")
 def activity(activity_id: str) -> Any:
     catalogue = service().catalogue
     try:
@@ -56,26 +59,77 @@ def activity(activity_id: str) -> Any:
 
 
 @v1.post("/referrals")
+@needs("referrals:write")
 def create_referral() -> Any:
     body: ReferralRequest = validated(ReferralRequest, json_body())
     svc = service()
     try:
-        referral_id = svc.refer(body.profile, body.activity_id, body.shown)
+        referral_id = svc.refer(body.profile, body.activity_id, body.shown, actor=actor())
     except UnknownActivity:
         raise InvalidInput([("activity_id", "expected an activity id in the catalogue")]) from None
     return {"referral_id": referral_id}, 201
 
 
 @v1.post("/referrals/<referral_id>/outcome")
+@needs("referrals:write")
 def record_outcome(referral_id: str) -> Any:
     body: OutcomeRequest = validated(OutcomeRequest, json_body())
     check_outcome(body.attended, body.sessions_attended)
     try:
-        ref = service().store.record_outcome(referral_id, body.attended, body.sessions_attended)
+        ref = service().record_outcome(
+            referral_id, body.attended, body.sessions_attended, actor=actor(),
+            correction=body.correction,
+        )  # fmt: skip
     except UnknownReferral:
         raise ProblemError(404, "No referral with this id.") from None
+    except OutcomeExists:
+        raise ProblemError(
+            409, 'This referral has an outcome already; send "correction": true to correct it.'
+        ) from None
     return {"referral_id": ref.id, "activity_id": ref.activity_id, "date": ref.date,
-            "attended": ref.attended, "sessions_attended": ref.sessions_attended}  # fmt: skip
+            "attended": ref.attended, "sessions_attended": ref.sessions_attended,
+            "correction": body.correction}  # fmt: skip
+
+
+@v1.get("/referrals/<referral_id>")
+@needs("referrals:read")
+def get_referral(referral_id: str) -> Any:
+    """The referral, its profile and its outcome history, oldest first; each read audited."""
+    store = service().store
+    try:
+        ref = store.get(referral_id)
+    except UnknownReferral:
+        raise ProblemError(404, "No referral with this id.") from None
+    service().audit(actor(), "referral.read", referral_id=ref.id)
+    return referral_out(ref)
+
+
+@v1.delete("/referrals/<referral_id>")
+@needs("referrals:write")
+def erase_referral(referral_id: str) -> Any:
+    """Erase the referral and its outcomes (a person's request, or a mistake): 204, then 404."""
+    try:
+        service().erase(referral_id, actor=actor())
+    except UnknownReferral:
+        raise ProblemError(404, "No referral with this id.") from None
+    return "", 204
+
+
+def referral_out(ref: Any) -> dict[str, Any]:
+    return {
+        "referral_id": ref.id, "activity_id": ref.activity_id, "date": ref.date,
+        "model_version": ref.model_version, "shown": ref.shown, "profile": ref.profile,
+        "outcomes": [
+            {"attended": o.attended, "sessions_attended": o.sessions_attended,
+             "recorded_at": _iso(o.recorded_at), "recorded_by": o.recorded_by,
+             "correction": bool(o.correction)}
+            for o in ref.outcomes
+        ],
+    }  # fmt: skip
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def check_outcome(attended: bool, sessions: int | None) -> None:
@@ -88,10 +142,66 @@ def check_outcome(attended: bool, sessions: int | None) -> None:
 
 
 @v1.get("/model")
+@needs("model")
 def model_card() -> Any:
     svc = service()
     svc.matcher()
-    return svc.watcher.card()
+    return bounded_card(svc.watcher.card())
+
+
+# A model card comes from a model folder, written by whoever trained it: what is served of it is
+# capped, so a huge or deeply nested card cannot make every answer huge or slow.
+CARD_DEPTH = 6
+CARD_ITEMS = 100  # per list or object
+CARD_TEXT = 2_000  # characters per string
+CARD_NODES = 5_000  # values in all
+CARD_BYTES = 64_000  # the JSON served
+
+
+def bounded_card(card: dict[str, Any]) -> dict[str, Any]:
+    """The card within the caps above, with ``"truncated": true`` when anything was cut."""
+    budget = [CARD_NODES]
+    cut = [False]
+
+    def walk(value: Any, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            cut[0] = True
+            return None
+        if value is None or isinstance(value, (bool, int)):
+            return value
+        if isinstance(value, float):
+            return value if math.isfinite(value) else None
+        if isinstance(value, str):
+            if len(value) > CARD_TEXT:
+                cut[0] = True
+            return value[:CARD_TEXT]
+        if depth >= CARD_DEPTH or not isinstance(value, (dict, list, tuple)):
+            cut[0] = True
+            return None
+        items = list(value.items()) if isinstance(value, dict) else list(enumerate(value))
+        if len(items) > CARD_ITEMS:
+            cut[0] = True
+        out = [(str(k)[:100], walk(v, depth + 1)) for k, v in items[:CARD_ITEMS]]
+        return dict(out) if isinstance(value, dict) else [v for _, v in out]
+
+    essentials = {
+        "version": str(card.get("version", ""))[:200],
+        "kind": str(card.get("kind", ""))[:200],
+        "trained": bool(card.get("trained")),
+    }
+    served = walk(card, 0)
+    if not isinstance(served, dict):
+        served = {}
+    if len(json.dumps(served, ensure_ascii=False)) > CARD_BYTES:
+        served = {k: served.get(k) for k in ("summary", "metrics") if k in served}
+        if len(json.dumps(served, ensure_ascii=False)) > CARD_BYTES:
+            served = {}
+        cut[0] = True
+    served.update(essentials)
+    if cut[0]:
+        served["truncated"] = True
+    return served
 
 
 def _activity_out(catalogue: Catalogue, i: int, distance_km: float | None = None) -> dict:
