@@ -20,13 +20,22 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from matcher.settings import normalise_database_url
-from matcher.store import Store, StoreError, UnknownReferral, current, head, upgrade
+from matcher.store import (
+    OutcomeExists,
+    Store,
+    StoreError,
+    UnknownReferral,
+    current,
+    head,
+    upgrade,
+)
 from matcher.store.migrate import ADVISORY_LOCK_KEY, alembic_config
 from matcher.store.tables import metadata
 
 pytest_plugins = ["store_support"]  # store_url (SQLite and PostgreSQL), postgres_url
 
 PROFILE = {"age": 71, "location": {"postcode": "LS6 3HN"}, "needs": ["loneliness"]}
+STORED = {**PROFILE, "location": {"postcode": "LS6 3"}}  # a full postcode is kept as its sector
 UPGRADE = 'run "matcher db upgrade"'
 
 # The schema the store made before its migrations were Alembic's (matcher/store.py at PRAGMA
@@ -321,22 +330,53 @@ def test_referral_and_outcome_round_trip(store):
                              when=when)  # fmt: skip
     assert rid.startswith("r-")
     ref = store.get(rid)
-    assert (ref.date, ref.profile, ref.activity_id) == ("2026-03-14", PROFILE, "act-1")
+    assert (ref.date, ref.profile, ref.activity_id) == ("2026-03-14", STORED, "act-1")
     assert ref.created_at == "2026-03-14T10:30:00+00:00"
     assert ref.shown == ["act-1", "act-2"] and ref.model_version == "m-1"
     assert ref.attended is None and ref.outcome_at is None
     with pytest.raises(ValueError):
         ref.to_uptake()
-    ref = store.record_outcome(rid, True, 5)
+    ref = store.record_outcome(rid, True, 5, actor="key:case-system")
     assert ref.attended is True and ref.sessions_attended == 5 and ref.outcome_at
     assert ref.to_uptake() == {
-        "referral_id": rid, "date": "2026-03-14", "profile": PROFILE, "activity_id": "act-1",
+        "referral_id": rid, "date": "2026-03-14", "profile": STORED, "activity_id": "act-1",
         "attended": True, "sessions_attended": 5, "shown": ["act-1", "act-2"],
     }  # fmt: skip
     assert store.get(rid) == ref
     assert store.counts() == {"referrals": 1, "with_outcome": 1, "pending": 0}
-    corrected = store.record_outcome(rid, False)
+    with pytest.raises(OutcomeExists):
+        store.record_outcome(rid, False)
+    assert store.get(rid) == ref
+    corrected = store.record_outcome(rid, False, actor="user:alice", correction=True)
     assert corrected.attended is False and corrected.sessions_attended is None
+    assert corrected.to_uptake()["attended"] is False  # the latest outcome counts
+    first, second = corrected.outcomes  # every outcome is kept, with who and when
+    assert (first.attended, first.sessions_attended, first.recorded_by, first.correction) == (
+        True, 5, "key:case-system", False)  # fmt: skip
+    assert (second.attended, second.recorded_by, second.correction) == (False, "user:alice", True)
+    assert corrected.outcome_at == second.recorded_at
+    assert store.get(rid) == corrected
+    assert store.counts() == {"referrals": 1, "with_outcome": 1, "pending": 0}
+
+
+def test_a_correction_with_nothing_to_correct_is_the_first_outcome(store):
+    rid = store.add_referral(PROFILE, "act-1")
+    ref = store.record_outcome(rid, True, correction=True)
+    assert [o.correction for o in ref.outcomes] == [False]
+    with pytest.raises(OutcomeExists):
+        store.record_outcome(rid, False)
+
+
+def test_postcodes_are_kept_at_sector_precision(store):
+    cases = {
+        "LS6 3HN": "LS6 3", "ls63hn": "LS6 3", " sw1a  1aa ": "SW1A 1",
+        "LS6 3": "LS6 3", "LS6": "LS6", "ls6": "ls6",  # partial: left as it is
+    }  # fmt: skip
+    for given, kept in cases.items():
+        rid = store.add_referral({"location": {"postcode": given}, "age": 40}, "act-1")
+        assert store.get(rid).profile == {"location": {"postcode": kept}, "age": 40}
+    point = {"location": {"lat": 53.8, "lon": -1.55}}
+    assert store.get(store.add_referral(point, "act-1")).profile == point
 
 
 def test_unknown_referrals(store):
@@ -367,7 +407,8 @@ def test_ids_are_unique(store):
 def test_text_is_kept_exactly(store):
     profile = {**PROFILE, "interests": "gardening, café, 合唱 — and 'quotes' \"too\""}
     rid = store.add_referral(profile, "act-é", shown=["act-é"])
-    assert store.get(rid).profile == profile and store.get(rid).shown == ["act-é"]
+    stored = {**profile, "location": {"postcode": "LS6 3"}}
+    assert store.get(rid).profile == stored and store.get(rid).shown == ["act-é"]
 
 
 # --- health checks ------------------------------------------------------------------------------
@@ -396,7 +437,8 @@ def test_ping_and_writable(store, store_url):
 def test_ping_and_writable_report_a_broken_database_instead_of_raising(store, store_url):
     assert store.ping() and store.writable()
     store.close()  # so that no pooled SQLite connection caches the old schema
-    _execute(store_url, "DROP TABLE referrals")
+    cascade = "" if store_url.startswith("sqlite") else " CASCADE"  # outcomes point at it
+    _execute(store_url, "DROP TABLE referrals" + cascade)
     assert store.ping() is False
     assert store.writable() is False
     with pytest.raises(StoreError, match="cannot read"):
@@ -423,9 +465,9 @@ def _write_many(url: str, tag: str, contested: list[str]) -> list[str]:
             store.record_outcome(rid, k % 2 == 0, (k % 2 == 0) and 1 or 0)
             with lock:
                 made.append(rid)
-            # Every thread of every process also records outcomes for the same few referrals.
+            # Every thread of every process also corrects outcomes for the same few referrals.
             other = contested[k % len(contested)]
-            seen = store.record_outcome(other, thread % 2 == 0, thread)
+            seen = store.record_outcome(other, thread % 2 == 0, thread, correction=True)
             assert (seen.attended, seen.sessions_attended) == (thread % 2 == 0, thread)
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
@@ -457,34 +499,50 @@ def test_several_processes_and_threads_lose_nothing(store_url):
         everything = total + CONTESTED
         assert store.counts() == {"referrals": everything, "with_outcome": everything,
                                   "pending": 0}  # fmt: skip
-        for rid in contested:  # whichever write came last, it came whole
+        for rid in contested:  # whichever write came last, it came whole, and all are kept
             ref = store.get(rid)
             assert ref.sessions_attended in range(THREADS)
             assert ref.attended == (ref.sessions_attended % 2 == 0)
+            assert len(ref.outcomes) == PROCESSES * THREADS * PER_THREAD // CONTESTED
+            assert [o.correction for o in ref.outcomes] == [False] + [True] * (
+                len(ref.outcomes) - 1)  # fmt: skip
 
 
-def test_an_outcome_recorded_twice_at_once(store):
+@pytest.mark.parametrize("separate_stores", [False, True], ids=["one-store", "two-stores"])
+def test_a_first_outcome_recorded_twice_at_once(store, store_url, separate_stores):
+    """Workers racing to record the same referral's first outcome: exactly one succeeds, every
+    other gets OutcomeExists, and only the winner's outcome is stored."""
     rid = store.add_referral(PROFILE, "act-1")
     writers = 8
+    others = [Store(store_url) if separate_stores else store for _ in range(writers)]
     barrier = threading.Barrier(writers)
     seen: dict[int, object] = {}
+    refused: list[int] = []
 
     def record(k: int) -> None:
         barrier.wait()
-        seen[k] = store.record_outcome(rid, k % 2 == 0, k)
+        try:
+            seen[k] = others[k].record_outcome(rid, k % 2 == 0, k, actor=f"user:w{k}")
+        except OutcomeExists:
+            refused.append(k)
 
     threads = [threading.Thread(target=record, args=(k,)) for k in range(writers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(seen) == list(range(writers))
-    for k, ref in seen.items():  # each call returns the referral as it left it
-        assert (ref.attended, ref.sessions_attended) == (k % 2 == 0, k)
+    if separate_stores:
+        for other in others:
+            other.close()
+    assert len(seen) == 1 and sorted([*seen, *refused]) == list(range(writers))
+    [(k, ref)] = seen.items()
+    assert (ref.attended, ref.sessions_attended) == (k % 2 == 0, k)
     final = store.get(rid)
-    assert final.sessions_attended in range(writers)
-    assert final.attended == (final.sessions_attended % 2 == 0)
+    assert final == ref and len(final.outcomes) == 1
+    assert final.outcomes[0].recorded_by == f"user:w{k}"
     assert store.counts() == {"referrals": 1, "with_outcome": 1, "pending": 0}
+    recorded = [x for x in store.audit_lines() if x["action"].startswith("outcome.")]
+    assert recorded == [{**recorded[0], "actor": f"user:w{k}", "action": "outcome.recorded"}]
 
 
 def _add_in_child(store: Store, activity_id: str) -> None:
@@ -544,3 +602,63 @@ def test_a_slow_writer_makes_others_wait_not_fail(store):
         assert not result  # waiting for the lock
     writer.join(30)
     assert len(result) == 1 and store.get(result[0]).activity_id == "x"
+
+
+# --- revision 0003: outcomes move to their own table, postcodes to sectors -----------------------
+
+
+def test_the_governance_migration_moves_outcomes_and_trims_postcodes(store_url):
+    upgrade(store_url, revision="0002")
+    rows = [  # id, profile, attended, sessions, outcome_at
+        ("r-" + "1" * 32, '{"age":71,"location":{"postcode":"LS6 3HN"}}', 1, 4,
+         "2026-01-06T10:00:00+00:00"),
+        ("r-" + "2" * 32, '{"location":{"postcode":"ls6"},"interests":["café"]}', 0, None, None),
+        ("r-" + "3" * 32, '{"location":{"lat":53.8,"lon":-1.55}}', None, None, None),
+        ("r-" + "4" * 32, '{"location":{"postcode":"sw1a1aa"},"needs":["money"]}', None, None,
+         None),
+    ]  # fmt: skip
+    seq = "" if store_url.startswith("postgresql") else ", seq"
+    insert_row = text(
+        "INSERT INTO referrals (id, created_at, date, profile, activity_id, attended,"
+        f" sessions_attended, outcome_at{seq}) VALUES (:id, '2026-01-05T09:00:00+00:00',"
+        f" '2026-01-05', :profile, :act, :a, :n, :at{seq.replace(', ', ', :')})"
+    )
+    engine = create_engine(normalise_database_url(store_url), poolclass=NullPool)
+    with engine.begin() as conn:
+        for k, (rid, profile, a, n, at) in enumerate(rows):
+            conn.execute(insert_row, {"id": rid, "profile": profile, "act": f"act-{k}", "a": a,
+                                      "n": n, "at": at, "seq": k + 1})  # fmt: skip
+    engine.dispose()
+    assert upgrade(store_url) == head()
+    with Store(store_url) as s:
+        first, second, third, fourth = (s.get(r[0]) for r in rows)
+    assert first.profile == {"age": 71, "location": {"postcode": "LS6 3"}}
+    assert second.profile == {"location": {"postcode": "ls6"}, "interests": ["café"]}
+    assert third.profile == {"location": {"lat": 53.8, "lon": -1.55}}
+    assert fourth.profile == {"location": {"postcode": "SW1A 1"}, "needs": ["money"]}
+    assert [(o.attended, o.sessions_attended, o.recorded_at, o.recorded_by, o.correction)
+            for o in first.outcomes] == [
+        (True, 4, "2026-01-06T10:00:00+00:00", "migration", False)]  # fmt: skip
+    # No outcome time before: the referral's own time stands in.
+    assert [(o.attended, o.recorded_at) for o in second.outcomes] == [
+        (False, "2026-01-05T09:00:00+00:00")]  # fmt: skip
+    assert third.outcomes == [] and fourth.outcomes == []
+    # The old columns are emptied: the outcomes table is the only place an outcome is.
+    assert _execute(
+        store_url, "SELECT COUNT(*) FROM referrals WHERE attended IS NOT NULL"
+        " OR sessions_attended IS NOT NULL OR outcome_at IS NOT NULL"
+    ) == [[(0,)]]  # fmt: skip
+
+    # Downgrading puts the latest outcome back on the referral.
+    with Store(store_url) as s:
+        s.record_outcome(rows[0][0], False, 0, correction=True)
+    engine = create_engine(normalise_database_url(store_url), poolclass=NullPool)
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0002")
+    engine.dispose()
+    back = _execute(store_url, "SELECT id, attended, sessions_attended FROM referrals ORDER BY id")
+    assert [tuple(r) for r in back[0]] == [
+        (rows[0][0], 0, 0), (rows[1][0], 0, None), (rows[2][0], None, None),
+        (rows[3][0], None, None),
+    ]  # fmt: skip
+    assert upgrade(store_url) == head()

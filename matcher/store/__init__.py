@@ -1,5 +1,6 @@
 """The referral store: referrals and their outcomes in SQLite or PostgreSQL (SQLAlchemy Core),
-with the schema moved by Alembic.
+with the schema moved by Alembic; and the governance of that health data: accounts, API keys,
+an append-only audit trail, erasure, retention and a shared sign-in throttle.
 
 ``Store(url)`` opens a database whose schema is current; ``upgrade(url)`` (``matcher db
 upgrade``) brings one up to date and ``current(url)`` (``matcher db current``) says where it
@@ -9,8 +10,26 @@ is. The library reads no environment variable: the URL comes from the caller
 
 from __future__ import annotations
 
+from .accounts import ROLES, SCOPES, AccountError, ApiKey, User, hash_password
 from .database import StoreError
 from .migrate import current, head, upgrade
-from .referrals import Referral, Store, UnknownReferral
+from .referrals import Outcome, OutcomeExists, Referral, Store, UnknownReferral, minimise
 
-__all__ = ["Referral", "Store", "StoreError", "UnknownReferral", "current", "head", "upgrade"]
+__all__ = [
+    "ROLES",
+    "SCOPES",
+    "AccountError",
+    "ApiKey",
+    "Outcome",
+    "OutcomeExists",
+    "Referral",
+    "Store",
+    "StoreError",
+    "UnknownReferral",
+    "User",
+    "current",
+    "hash_password",
+    "head",
+    "minimise",
+    "upgrade",
+]

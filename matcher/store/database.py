@@ -142,6 +142,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
                 time.sleep(0.05)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        # Deleted rows (an erasure, a purge) are overwritten with zeros, not left in free pages.
+        cursor.execute("PRAGMA secure_delete = ON")
     finally:
         cursor.close()
 

@@ -1,26 +1,50 @@
 """The referral store: which person was referred to which activity, and whether they went, so
-the service's own outcomes can train the next model.
+the service's own outcomes can train the next model; and the governance around that health
+data: accounts and API keys, an append-only audit trail, erasure, retention and a shared
+sign-in throttle.
 
 One :class:`Store` per process holds one pooled engine; its methods are thread-safe, and several
 processes (gunicorn workers, replicas) may write at once. Each write is one short transaction
-that commits before the method returns, so a write the caller saw succeed is stored once.
+that commits before the method returns, so a write the caller saw succeed is stored once, and
+its audit line with it.
+
+Only what matching needs is kept: a full postcode is cut to its sector ("LS6 3HN" -> "LS6 3"),
+which is all matching ever looks at (:func:`matcher.geo.lookup` resolves a full postcode to its
+sector's centre).
 """
 
 from __future__ import annotations
 
 import json
+import time as clock
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..errors import MatcherError
+from ..errors import MatcherError, UnknownPostcode
+from ..geo import normalise_postcode
+from . import accounts as acc
+from . import audit as trail
+from .accounts import AccountError, ApiKey, User
 from .database import (
     WRITE,
     StoreError,
@@ -32,18 +56,26 @@ from .database import (
     parse_url,
 )
 from .migrate import check, upgrade_engine
+from .tables import api_keys, audit, outcomes, throttle, users
 from .tables import referrals as table
 
-__all__ = ["Referral", "Store", "UnknownReferral"]
+__all__ = ["OutcomeExists", "Outcome", "Referral", "Store", "UnknownReferral", "minimise"]
 
-FIELDS = (
-    "id", "created_at", "date", "profile", "activity_id", "shown", "model_version", "attended",
-    "sessions_attended", "outcome_at",
-)  # fmt: skip
+FIELDS = ("id", "created_at", "date", "profile", "activity_id", "shown", "model_version")
 COLUMNS = [table.c[name] for name in FIELDS]
+OUTCOME_COLUMNS = [
+    outcomes.c.referral_id, outcomes.c.attended, outcomes.c.sessions_attended,
+    outcomes.c.recorded_at, outcomes.c.recorded_by, outcomes.c.correction,
+]  # fmt: skip
 
 # SQLite has no sequences; its writers take turns (BEGIN IMMEDIATE), so max + 1 is unique.
 NEXT_SEQ = select(func.coalesce(func.max(table.c.seq), 0) + 1).scalar_subquery()
+
+# A key's last use is written at most this often, not on every request.
+TOUCH_SECONDS = 300
+# Failed sign-ins older than this are dropped by ``purge``; no throttle looks further back.
+THROTTLE_HORIZON_SECONDS = 24 * 3600
+AUDIT_PAGE = 1000
 
 
 class UnknownReferral(MatcherError, KeyError):
@@ -53,9 +85,26 @@ class UnknownReferral(MatcherError, KeyError):
         return str(self.args[0]) if self.args else "unknown referral"
 
 
+class OutcomeExists(MatcherError):
+    """A referral already has an outcome, and this one was not marked as a correction."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One outcome as recorded: what, when, by whom, and whether it replaced an earlier one."""
+
+    attended: bool
+    sessions_attended: int | None
+    recorded_at: str
+    recorded_by: str
+    correction: bool
+
+
 @dataclass(frozen=True)
 class Referral:
-    """One stored referral and its outcome, if recorded."""
+    """One stored referral and every outcome recorded for it (oldest first); ``attended``,
+    ``sessions_attended`` and ``outcome_at`` are the latest outcome's, None while there is
+    none."""
 
     id: str
     created_at: str
@@ -64,12 +113,27 @@ class Referral:
     activity_id: str
     shown: list[str] | None
     model_version: str | None
-    attended: bool | None
-    sessions_attended: int | None
-    outcome_at: str | None
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def latest(self) -> Outcome | None:
+        return self.outcomes[-1] if self.outcomes else None
+
+    @property
+    def attended(self) -> bool | None:
+        return None if self.latest is None else self.latest.attended
+
+    @property
+    def sessions_attended(self) -> int | None:
+        return None if self.latest is None else self.latest.sessions_attended
+
+    @property
+    def outcome_at(self) -> str | None:
+        return None if self.latest is None else self.latest.recorded_at
 
     def to_uptake(self) -> dict[str, Any]:
-        """The contract's uptake record (§4); only for a referral with an outcome."""
+        """The contract's uptake record (§4), with the latest outcome; only for a referral
+        with an outcome."""
         if self.attended is None:
             raise ValueError("a referral without an outcome is not an uptake record")
         out: dict[str, Any] = {
@@ -86,8 +150,30 @@ class Referral:
         return out
 
 
+def minimise(profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile as stored: a full postcode cut to its sector ("LS6 3HN" -> "LS6 3"), in
+    :mod:`matcher.geo`'s canonical form; a partial postcode (or anything not shaped like a full
+    one) is left as it is. Returns a copy; ``profile`` is not changed."""
+    location = profile.get("location")
+    postcode = location.get("postcode") if isinstance(location, dict) else None
+    if not isinstance(postcode, str):
+        return profile
+    try:
+        canonical = normalise_postcode(postcode)
+    except UnknownPostcode:
+        return profile
+    outward, _, inward = canonical.partition(" ")
+    if len(inward) != 3:  # a sector or a district: already no finer than matching needs
+        return profile
+    return {**profile, "location": {**location, "postcode": f"{outward} {inward[0]}"}}
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _stamp(when: datetime | None = None) -> str:
+    return (when or _now()).isoformat(timespec="seconds")
 
 
 class Store:
@@ -98,6 +184,9 @@ class Store:
     code's newest and raises :class:`StoreError` otherwise, naming what to do. With
     ``create=True`` it instead upgrades the schema itself, creating an SQLite file and its
     folder if need be (for the built-in SQLite default; elsewhere run ``matcher db upgrade``).
+
+    ``actor`` arguments name who acts, as the audit trail records it: ``"user:alice"``,
+    ``"key:case-system"``, ``"cli:root"`` or ``"system"``.
     """
 
     def __init__(self, url: str, *, create: bool = False):
@@ -169,7 +258,7 @@ class Store:
         :meth:`add_referral` does, in a transaction that is then rolled back."""
         probe = {
             "id": f"r-probe-{uuid.uuid4().hex}",
-            "created_at": _now().isoformat(timespec="seconds"),
+            "created_at": _stamp(),
             "date": _now().date().isoformat(),
             "profile": "{}",
             "activity_id": "probe",
@@ -187,78 +276,385 @@ class Store:
             return False
         return True
 
+    def _scrub(self) -> None:
+        """After an erasure or a purge on SQLite, move the WAL's frames into the file and empty
+        the WAL, so the deleted rows (zeroed there: ``secure_delete``) leave no older copy in
+        it. Best effort: a reader still in the WAL lets only part of it go."""
+        if self.path is None:
+            return
+        try:
+            raw = self._engine.raw_connection()
+        except SQLAlchemyError:
+            return
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except Exception:  # noqa: BLE001 - best effort; the erasure itself is committed
+            pass
+        finally:
+            raw.close()
+
     # --- referrals -----------------------------------------------------------------------
 
     def add_referral(
         self,
         profile: dict[str, Any],
         activity_id: str,
-        *,
         shown: list[str] | None = None,
         model_version: str | None = None,
+        *,
+        actor: str = "system",
         when: datetime | None = None,
     ) -> str:
-        """Record that a person (their contract profile) was referred; returns the new id."""
+        """Record that a person (their contract profile) was referred; returns the new id.
+
+        The profile is stored minimised (:func:`minimise`). Audited "referral.created"."""
         when = when or _now()
         referral_id = f"r-{uuid.uuid4().hex}"
         values = {
             "id": referral_id,
-            "created_at": when.isoformat(timespec="seconds"),
+            "created_at": _stamp(when),
             "date": when.date().isoformat(),
-            "profile": json.dumps(profile, ensure_ascii=False, separators=(",", ":")),
+            "profile": json.dumps(minimise(profile), ensure_ascii=False, separators=(",", ":")),
             "activity_id": activity_id,
             "shown": None if shown is None else json.dumps(shown, ensure_ascii=False),
             "model_version": model_version,
         }
+        line = trail.row(_now(), actor, "referral.created", referral_id=referral_id)
         with self._transaction(write=True) as conn:
             conn.execute(_insert(conn, values))
+            conn.execute(insert(audit).values(**line))
         return referral_id
 
     def record_outcome(
-        self, referral_id: str, attended: bool, sessions_attended: int | None = None
+        self,
+        referral_id: str,
+        attended: bool,
+        sessions_attended: int | None = None,
+        *,
+        actor: str = "system",
+        correction: bool = False,
     ) -> Referral:
-        """Set (or correct) whether the person went; raises :class:`UnknownReferral`.
+        """Record whether the person went; every outcome is kept, with who and when.
 
-        Returns the referral as this call left it. When two calls race, each is one atomic
-        update and the later one wins."""
-        statement = (
-            update(table)
-            .where(table.c.id == referral_id)
-            .values(
-                attended=int(attended),
-                sessions_attended=sessions_attended,
-                outcome_at=_now().isoformat(timespec="seconds"),
-            )
-            .returning(*COLUMNS)
-        )
+        A referral's first outcome is recorded once: another one raises
+        :class:`OutcomeExists` unless ``correction=True``, which adds it as the latest. Of two
+        first outcomes recorded at once (any workers, any replicas) exactly one is stored; the
+        other raises :class:`OutcomeExists`. Raises :class:`UnknownReferral` for an unknown id.
+        Audited "outcome.recorded", or "outcome.corrected" when it replaced one. Returns the
+        referral as this call left it."""
         with self._transaction(write=True) as conn:
-            row = conn.execute(statement).mappings().first()
-        if row is None:
-            raise UnknownReferral(f"no referral with id {referral_id!r}")
-        return _referral(row)
+            # Lock the referral (on SQLite, BEGIN IMMEDIATE already made this transaction the
+            # only writer), so whoever comes second sees the first one's outcome.
+            locked = conn.execute(
+                select(table.c.id).where(table.c.id == referral_id).with_for_update()
+            ).first()
+            if locked is None:
+                raise UnknownReferral(f"no referral with id {referral_id!r}")
+            earlier = conn.execute(
+                select(func.count()).select_from(outcomes)
+                .where(outcomes.c.referral_id == referral_id)
+            ).scalar_one()  # fmt: skip
+            if earlier and not correction:
+                raise OutcomeExists(
+                    f"referral {referral_id!r} already has an outcome; send it as a correction "
+                    "to replace it"
+                )
+            action = "outcome.corrected" if earlier else "outcome.recorded"
+            line = trail.row(_now(), actor, action, referral_id=referral_id)
+            try:
+                conn.execute(
+                    insert(outcomes).values(
+                        referral_id=referral_id,
+                        attended=int(bool(attended)),
+                        sessions_attended=sessions_attended,
+                        recorded_at=_stamp(),
+                        recorded_by=actor,
+                        correction=int(bool(earlier)),
+                    )
+                )
+            except IntegrityError:  # the partial unique index: a first outcome got there first
+                raise OutcomeExists(
+                    f"referral {referral_id!r} already has an outcome; send it as a correction "
+                    "to replace it"
+                ) from None
+            conn.execute(insert(audit).values(**line))
+            row = conn.execute(select(*COLUMNS).where(table.c.id == referral_id)).mappings().one()
+            return _referral(row, _outcomes(conn, [referral_id]).get(referral_id, []))
 
     def get(self, referral_id: str) -> Referral:
         with self._transaction() as conn:
             row = conn.execute(select(*COLUMNS).where(table.c.id == referral_id)).mappings().first()
+            found = [] if row is None else _outcomes(conn, [referral_id]).get(referral_id, [])
         if row is None:
             raise UnknownReferral(f"no referral with id {referral_id!r}")
-        return _referral(row)
+        return _referral(row, found)
 
     def referrals(self, *, since: date | None = None) -> Iterator[Referral]:
-        """Every referral in the order made (optionally from a date on)."""
+        """Every referral in the order made (optionally from a date on), with its outcomes."""
         query = select(*COLUMNS).order_by(table.c.created_at, table.c.seq)
         if since is not None:
             query = query.where(table.c.date >= since.isoformat())
         with self._transaction() as conn:
             rows = conn.execute(query).mappings().all()
+            found = _outcomes(conn, None, since=since)
         for row in rows:
-            yield _referral(row)
+            yield _referral(row, found.get(row["id"], []))
 
     def counts(self) -> dict[str, int]:
-        query = select(func.count(), func.count(table.c.attended))
+        with_outcome = select(func.count(func.distinct(outcomes.c.referral_id))).scalar_subquery()
+        query = select(func.count(), with_outcome).select_from(table)
         with self._transaction() as conn:
-            total, with_outcome = conn.execute(query).one()
-        return {"referrals": total, "with_outcome": with_outcome, "pending": total - with_outcome}
+            total, answered = conn.execute(query).one()
+        return {"referrals": total, "with_outcome": answered, "pending": total - answered}
+
+    # --- erasure and retention -----------------------------------------------------------
+
+    def erase(self, referral_id: str, *, actor: str) -> None:
+        """Delete a referral and all its outcomes (a person's request, a mistake); raises
+        :class:`UnknownReferral` if there is none. Audited "referral.erased" with the id and
+        nothing else."""
+        line = trail.row(_now(), actor, "referral.erased", referral_id=referral_id)
+        with self._transaction(write=True) as conn:
+            conn.execute(delete(outcomes).where(outcomes.c.referral_id == referral_id))
+            gone = conn.execute(delete(table).where(table.c.id == referral_id)).rowcount
+            if not gone:
+                raise UnknownReferral(f"no referral with id {referral_id!r}")
+            conn.execute(insert(audit).values(**line))
+        self._scrub()
+
+    def purge(self, before: date, *, actor: str = "system") -> int:
+        """Delete every referral made before ``before`` (a date, UTC), with its outcomes;
+        returns how many. Also drops failed sign-ins too old for any throttle. Audited once,
+        "referrals.purged", naming no referral."""
+        if isinstance(before, datetime):
+            before = before.date()
+        old = table.c.date < before.isoformat()
+        line = trail.row(_now(), actor, "referrals.purged")
+        with self._transaction(write=True) as conn:
+            conn.execute(
+                delete(outcomes).where(outcomes.c.referral_id.in_(select(table.c.id).where(old)))
+            )
+            count = conn.execute(delete(table).where(old)).rowcount
+            conn.execute(
+                delete(throttle).where(throttle.c.at < clock.time() - THROTTLE_HORIZON_SECONDS)
+            )
+            conn.execute(insert(audit).values(**line))
+        self._scrub()
+        return count
+
+    # --- audit trail ---------------------------------------------------------------------
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        *,
+        referral_id: str | None = None,
+        outcome: str = "ok",
+        subject: str | None = None,
+    ) -> None:
+        """Append a line to the audit trail: ``actor`` did ``action`` (dotted lower-case
+        words, e.g. "referral.read") to ``referral_id``, ending in ``outcome`` (one word:
+        "ok", "denied", "not_found"). ``subject`` names the account an account action was
+        about ("user:bob"). A referral id not shaped like the store's is recorded as none (it
+        came from outside and may be anything). A bad actor, action or outcome raises
+        ValueError."""
+        line = trail.row(
+            _now(), actor, action, referral_id=referral_id, outcome=outcome, subject=subject
+        )
+        with self._transaction(write=True) as conn:
+            conn.execute(insert(audit).values(**line))
+
+    def audit_lines(self, since: datetime | date | None = None) -> Iterator[dict[str, Any]]:
+        """The audit trail, oldest first (optionally from a time, or a date's midnight UTC,
+        on): ``{"at", "actor", "action", "referral_id", "outcome"}`` and ``"subject"`` when
+        there is one. Read a page at a time, each in its own short transaction."""
+        last: int | None = None
+        columns = [audit.c.id, audit.c.at, audit.c.actor, audit.c.action, audit.c.referral_id,
+                   audit.c.subject, audit.c.outcome]  # fmt: skip
+        while True:
+            query = select(*columns).order_by(audit.c.id).limit(AUDIT_PAGE)
+            if since is not None:
+                query = query.where(audit.c.at >= trail.since_text(since))
+            if last is not None:
+                query = query.where(audit.c.id > last)
+            with self._transaction() as conn:
+                rows = conn.execute(query).mappings().all()
+            for row in rows:
+                yield trail.line(row)
+            if len(rows) < AUDIT_PAGE:
+                return
+            last = rows[-1]["id"]
+
+    # --- accounts ------------------------------------------------------------------------
+
+    def add_user(self, name: str, role: str, password: str, *, actor: str) -> None:
+        """Add a user who signs in with ``password`` (kept as an argon2id hash)."""
+        acc.check_name(name)
+        acc.check_role(role)
+        hashed = acc.hash_password(password)
+        line = trail.row(_now(), actor, "user.added", subject=f"user:{name}")
+        with self._transaction(write=True) as conn:
+            if conn.execute(select(users.c.name).where(users.c.name == name)).first():
+                raise AccountError("name: a user with this name exists (names are not reused)")
+            conn.execute(
+                insert(users).values(
+                    name=name, role=role, password_hash=hashed, disabled=0, created_at=_stamp()
+                )
+            )
+            conn.execute(insert(audit).values(**line))
+
+    def authenticate_user(self, name: str, password: str) -> User | None:
+        """The user, if ``name`` is an enabled user and ``password`` is theirs; else None.
+        Takes about as long whether or not the user exists (a dummy hash is checked)."""
+        if not isinstance(name, str) or not isinstance(password, str):
+            return None
+        with self._transaction() as conn:
+            row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
+        if row is None or row["disabled"] or len(password) > acc.MAX_PASSWORD:
+            acc.verify_password(acc.dummy_hash(), password[: acc.MAX_PASSWORD])
+            return None
+        if not acc.verify_password(row["password_hash"], password):
+            return None
+        if acc.needs_rehash(row["password_hash"]):  # argon2's parameters were raised
+            try:
+                with self._transaction(write=True) as conn:
+                    conn.execute(
+                        update(users)
+                        .where(users.c.name == name)
+                        .values(password_hash=acc.hash_password(password))
+                    )
+            except (StoreError, AccountError):
+                pass
+        return _user(row)
+
+    def user(self, name: str) -> User | None:
+        """The user of that name (disabled or not), or None."""
+        with self._transaction() as conn:
+            row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
+        return None if row is None else _user(row)
+
+    def disable_user(self, name: str, *, actor: str) -> None:
+        """Stop a user signing in (for good: the name is not reused). Disabling a disabled
+        user changes nothing and is not an error."""
+        acc.check_name(name)
+        line = trail.row(_now(), actor, "user.disabled", subject=f"user:{name}")
+        with self._transaction(write=True) as conn:
+            found = conn.execute(select(users.c.disabled).where(users.c.name == name)).first()
+            if found is None:
+                raise AccountError("name: no such user")
+            if not found.disabled:
+                conn.execute(
+                    update(users).where(users.c.name == name)
+                    .values(disabled=1, disabled_at=_stamp())
+                )  # fmt: skip
+                conn.execute(insert(audit).values(**line))
+
+    def users(self) -> list[User]:
+        with self._transaction() as conn:
+            rows = conn.execute(select(users).order_by(users.c.name)).mappings().all()
+        return [_user(r) for r in rows]
+
+    def create_key(self, name: str, scopes: list[str], *, actor: str) -> str:
+        """Make an API key with these scopes; returns the key, which is shown this once and
+        never stored (only its SHA-256 is; see :func:`accounts.key_digest` for why that is
+        enough for a key, though not for a password)."""
+        acc.check_name(name)
+        chosen = acc.check_scopes(scopes)
+        key = acc.new_key()
+        line = trail.row(_now(), actor, "key.created", subject=f"key:{name}")
+        with self._transaction(write=True) as conn:
+            if conn.execute(select(api_keys.c.name).where(api_keys.c.name == name)).first():
+                raise AccountError("name: a key with this name exists (names are not reused)")
+            conn.execute(
+                insert(api_keys).values(
+                    name=name,
+                    key_hash=acc.key_digest(key),
+                    scopes=" ".join(chosen),
+                    revoked=0,
+                    created_at=_stamp(),
+                )
+            )
+            conn.execute(insert(audit).values(**line))
+        return key
+
+    def key_for(self, token: str) -> ApiKey | None:
+        """The active key ``token`` is, or None (unknown or revoked). Notes when it was last
+        used, at most every few minutes."""
+        if not isinstance(token, str) or not token.startswith(acc.KEY_PREFIX) or len(token) > 200:
+            return None
+        digest = acc.key_digest(token)
+        with self._transaction() as conn:
+            row = conn.execute(
+                select(api_keys).where(api_keys.c.key_hash == digest)
+            ).mappings().first()  # fmt: skip
+        if row is None or row["revoked"]:
+            return None
+        now = _now()
+        cutoff = _stamp(datetime.fromtimestamp(now.timestamp() - TOUCH_SECONDS, timezone.utc))
+        if row["last_used_at"] is None or row["last_used_at"] < cutoff:
+            try:
+                with self._transaction(write=True) as conn:
+                    conn.execute(
+                        update(api_keys)
+                        .where(api_keys.c.name == row["name"])
+                        .values(last_used_at=_stamp(now))
+                    )
+                row = {**row, "last_used_at": _stamp(now)}
+            except StoreError:  # a read-only moment must not refuse a good key
+                pass
+        return _key(row)
+
+    def revoke_key(self, name: str, *, actor: str) -> None:
+        """Revoke a key for good (the name is not reused). Revoking a revoked key changes
+        nothing and is not an error."""
+        acc.check_name(name)
+        line = trail.row(_now(), actor, "key.revoked", subject=f"key:{name}")
+        with self._transaction(write=True) as conn:
+            found = conn.execute(select(api_keys.c.revoked).where(api_keys.c.name == name)).first()
+            if found is None:
+                raise AccountError("name: no such key")
+            if not found.revoked:
+                conn.execute(
+                    update(api_keys).where(api_keys.c.name == name)
+                    .values(revoked=1, revoked_at=_stamp())
+                )  # fmt: skip
+                conn.execute(insert(audit).values(**line))
+
+    def keys(self) -> list[ApiKey]:
+        with self._transaction() as conn:
+            rows = conn.execute(select(api_keys).order_by(api_keys.c.name)).mappings().all()
+        return [_key(r) for r in rows]
+
+    def has_credentials(self) -> bool:
+        """Whether any enabled user or unrevoked key exists (if not, the service runs open,
+        on loopback only)."""
+        query = select(
+            or_(
+                exists().where(users.c.disabled == 0),
+                exists().where(api_keys.c.revoked == 0),
+            )
+        )
+        with self._transaction() as conn:
+            return bool(conn.execute(query).scalar_one())
+
+    # --- throttle ------------------------------------------------------------------------
+
+    def record_failure(self, client: str) -> None:
+        """Note a failed sign-in or key check from ``client`` (a keyed hash the web layer made;
+        nothing else about the client is stored). Seen by every worker and replica."""
+        if not isinstance(client, str) or not 0 < len(client) <= 200:
+            raise ValueError("client: expected a short non-empty string")
+        with self._transaction(write=True) as conn:
+            conn.execute(insert(throttle).values(client=client, at=clock.time()))
+
+    def failures(self, client: str, within_seconds: float) -> int:
+        """How many failures ``client`` had in the last ``within_seconds``."""
+        query = select(func.count()).where(
+            throttle.c.client == client, throttle.c.at >= clock.time() - within_seconds
+        )
+        with self._transaction() as conn:
+            return int(conn.execute(query).scalar_one())
 
 
 def _insert(conn: Connection, values: dict[str, Any]) -> Insert:
@@ -268,7 +664,33 @@ def _insert(conn: Connection, values: dict[str, Any]) -> Insert:
     return statement
 
 
-def _referral(row: RowMapping) -> Referral:
+def _outcomes(
+    conn: Connection, ids: list[str] | None, *, since: date | None = None
+) -> dict[str, list[Outcome]]:
+    """Outcomes by referral id, oldest first: of ``ids``, or of every referral (made on or
+    after ``since``)."""
+    query = select(*OUTCOME_COLUMNS).order_by(outcomes.c.id)
+    if ids is not None:
+        query = query.where(outcomes.c.referral_id.in_(ids))
+    elif since is not None:
+        query = query.join(table, table.c.id == outcomes.c.referral_id).where(
+            table.c.date >= since.isoformat()
+        )
+    found: dict[str, list[Outcome]] = {}
+    for row in conn.execute(query).mappings():
+        found.setdefault(row["referral_id"], []).append(
+            Outcome(
+                attended=bool(row["attended"]),
+                sessions_attended=row["sessions_attended"],
+                recorded_at=row["recorded_at"],
+                recorded_by=row["recorded_by"],
+                correction=bool(row["correction"]),
+            )
+        )
+    return found
+
+
+def _referral(row: RowMapping, found: list[Outcome]) -> Referral:
     return Referral(
         id=row["id"],
         created_at=row["created_at"],
@@ -277,7 +699,22 @@ def _referral(row: RowMapping) -> Referral:
         activity_id=row["activity_id"],
         shown=None if row["shown"] is None else json.loads(row["shown"]),
         model_version=row["model_version"],
-        attended=None if row["attended"] is None else bool(row["attended"]),
-        sessions_attended=row["sessions_attended"],
-        outcome_at=row["outcome_at"],
+        outcomes=found,
+    )
+
+
+def _user(row: Any) -> User:
+    return User(
+        name=row["name"], role=row["role"], disabled=bool(row["disabled"]),
+        created_at=row["created_at"],
+    )  # fmt: skip
+
+
+def _key(row: Any) -> ApiKey:
+    return ApiKey(
+        name=row["name"],
+        scopes=tuple(row["scopes"].split()),
+        revoked=bool(row["revoked"]),
+        created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
     )
