@@ -120,3 +120,23 @@ def page_post(client, path: str, data: dict[str, Any] | None = None, *, token: s
     if origin is not None:
         headers["Origin"] = origin
     return client.post(path, data={**(data or {}), "csrf_token": token}, headers=headers, **kwargs)
+
+
+# --- accounts and keys --------------------------------------------------------------------
+
+SECRET = "a-test-secret-for-signing-sessions"
+PASSWORD = "correct horse battery"
+
+
+def make_governed_app(tmp_path: Path, catalogue: Catalogue | str, **config: Any):
+    """An app with a secret key, a link worker ``alice`` (password ``PASSWORD``) and nothing
+    else; add keys with ``app.extensions["matcher"].store.create_key``."""
+    app = make_app(tmp_path, catalogue, MATCHER_SECRET_KEY=SECRET, **config)
+    app.extensions["matcher"].store.add_user("alice", "link_worker", PASSWORD, actor="system")
+    return app
+
+
+def sign_in(client, name: str = "alice", password: str = PASSWORD):
+    """Sign in through the page's own form, as a browser would."""
+    return page_post(client, "/login", {"name": name, "password": password},
+                     token=csrf_token(client, "/login"))  # fmt: skip

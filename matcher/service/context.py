@@ -53,6 +53,10 @@ class Service:
         self._closed = bool(self._key_digests) or self.store.has_credentials()
         return self._closed
 
+    @property
+    def has_bootstrap_keys(self) -> bool:
+        return bool(self._key_digests)
+
     def key_ok(self, token: str) -> bool:
         """Compare against every key in constant time (digests make lengths equal)."""
         digest = hashlib.sha256(token.encode()).digest()

@@ -101,21 +101,31 @@ def _require_login() -> Any:
     svc = service()
     if not svc.auth_required:
         g.actor = "open"
-        return
+        return None
     if request.endpoint in ("web.login", "web.logout"):
-        return
+        return None
     actor = session.get("actor")
-    if actor:
+    if actor and _still_allowed(actor):
         g.actor = actor
-        return
+        return None
+    session.pop("actor", None)
     auth = request.authorization
     token = (auth.password if auth and auth.type == "basic" else None) or bearer_token()
     if token and svc.key_ok(token):
         g.actor = "bootstrap-key"
-        return
+        return None
     if request.method in SAFE_METHODS:
         return redirect(url_for("web.login", next=_local_path(request.full_path)), 303)
     raise ProblemError(401, "Sign in first.")
+
+
+def _still_allowed(actor: str) -> bool:
+    """A signed-in person's account is read again on each request: disabling it ends their
+    sessions at once, not when they next sign in."""
+    if actor == "bootstrap-key":
+        return service().has_bootstrap_keys  # still configured
+    user = service().store.user(actor.removeprefix("user:"))
+    return user is not None and not user.disabled
 
 
 def _local_path(path: str | None) -> str:
