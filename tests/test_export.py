@@ -18,6 +18,7 @@ from training.export import export_uptake, main
 pytest_plugins = ["conftest_api", "store_support"]  # catalogue; store_url (SQLite, PostgreSQL)
 
 PROFILE = {"age": 71, "location": {"postcode": "LS6 3HN"}, "needs": ["loneliness"]}
+STORED = {**PROFILE, "location": {"postcode": "LS6 3"}}  # the store keeps the sector
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def test_exports_referrals_with_an_outcome(store, tmp_path):
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["activity_id"] for x in lines] == ["act-00001", "act-00002"]
     assert lines[0] == {
-        "referral_id": lines[0]["referral_id"], "date": "2026-02-03", "profile": PROFILE,
+        "referral_id": lines[0]["referral_id"], "date": "2026-02-03", "profile": STORED,
         "activity_id": "act-00001", "attended": True, "sessions_attended": 6,
         "shown": ["act-00001", "act-00002"],
     }  # fmt: skip
@@ -133,3 +134,31 @@ def test_the_loop_closes(tmp_path, catalogue):
     uptake = pytest.importorskip("training.uptake")
     data = uptake.load_uptake(out, catalogue, for_training=False, log=None)
     assert len(data.records) == 4
+
+
+def test_exports_only_what_is_still_stored_with_the_latest_outcome(store, tmp_path):
+    by_activity = {r.activity_id: r.id for r in store.referrals()}
+    store.record_outcome(by_activity["act-00001"], False, 0, actor="user:alice", correction=True)
+    store.record_outcome(by_activity["act-00003"], True, 1)
+    store.erase(by_activity["act-00002"], actor="user:alice")
+    store.purge(datetime(2026, 2, 2, tzinfo=timezone.utc).date())  # nothing that old
+    out = tmp_path / "u.jsonl"
+    report = export_uptake(store, out)
+    assert (report.exported, report.pending) == (2, 1)
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(x["activity_id"], x["attended"], x.get("sessions_attended")) for x in lines] == [
+        ("act-00001", False, 0), ("act-00003", True, 1)]  # fmt: skip
+    assert all(x["profile"]["location"] == {"postcode": "LS6 3"} for x in lines)
+
+
+def test_an_export_is_audited_with_the_cli_user(store, tmp_path, monkeypatch):
+    monkeypatch.setattr("matcher.admin.getpass.getuser", lambda: "analyst")
+    before = len(list(store.audit_lines()))
+    assert main(["--out", str(tmp_path / "u.jsonl"), "--database", store.url]) == 0
+    lines = list(store.audit_lines())
+    assert len(lines) == before + 1
+    assert {k: lines[-1][k] for k in ("actor", "action", "referral_id", "outcome")} == {
+        "actor": "cli:analyst", "action": "referrals.exported", "referral_id": None,
+        "outcome": "ok"}  # fmt: skip
+    export_uptake(store, tmp_path / "v.jsonl")  # called as a library: the caller's actor
+    assert list(store.audit_lines())[-1]["actor"] == "system"

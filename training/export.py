@@ -3,9 +3,12 @@ suggest -> refer -> record outcome -> export -> train -> gate -> serve.
 
 ``python -m training.export --out uptake.jsonl`` reads the referral store named by
 ``--database`` (else the settings: ``MATCHER_DATABASE_URL``, else the SQLite file in the
-instance folder) and writes one JSON line per referral that has an outcome. Referrals still
-waiting for an outcome are not exported; how many there are is printed. The store must exist
-and be at this code's schema (``matcher db upgrade``); an export never creates or changes it.
+instance folder) and writes one JSON line per referral that has an outcome, with its latest
+outcome (a correction replaces the first). Only what is still stored is exported: an erased or
+purged referral is gone. Referrals still waiting for an outcome are not exported; how many
+there are is printed. The store must exist and be at this code's schema (``matcher db
+upgrade``); an export never creates it, and changes it only by one audit line,
+"referrals.exported", whose actor is ``cli:`` and the operating-system user.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from matcher.admin import actor as cli_actor
 from matcher.contract import parse_uptake
 from matcher.errors import InvalidInput, MatcherError
 from matcher.settings import Settings
@@ -45,11 +49,15 @@ class ExportReport:
         return text
 
 
-def export_uptake(store: Store, out: Path, *, since: date | None = None) -> ExportReport:
-    """Write the store's referrals that have an outcome to ``out`` as JSON Lines.
+def export_uptake(
+    store: Store, out: Path, *, since: date | None = None, actor: str = "system"
+) -> ExportReport:
+    """Write the store's referrals that have an outcome to ``out`` as JSON Lines, each with
+    its latest outcome, and audit it ("referrals.exported" by ``actor``).
 
     Each line is checked against the contract first, so what training reads is valid. The
-    file is written beside ``out`` and renamed into place: a failed export leaves no half file.
+    file is written beside ``out`` and renamed into place once the audit line is stored: a
+    failed export leaves no half file, and no file leaves unaudited.
     """
     report = ExportReport()
     tmp = out.with_name(out.name + ".tmp")
@@ -68,6 +76,7 @@ def export_uptake(store: Store, out: Path, *, since: date | None = None) -> Expo
                     continue
                 f.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
                 report.exported += 1
+        store.audit(actor, "referrals.exported")
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -114,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     try:
         with Store(url) as store:
-            report = export_uptake(store, Path(args.out), since=since)
+            report = export_uptake(store, Path(args.out), since=since, actor=cli_actor())
     except MatcherError as exc:
         print(f"export: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
