@@ -11,7 +11,9 @@ MATCHER_DATABASE_URL           referral store; ``sqlite:///PATH`` or
                                file in the instance folder, created on first start
 MATCHER_INSTANCE               folder for the default SQLite store and catalogue snapshots;
                                default: ``instance`` in the working folder
-MATCHER_API_KEYS               comma-separated keys for ``/v1`` (``Authorization: Bearer KEY``)
+MATCHER_API_KEYS               deprecated: comma-separated bootstrap keys for ``/v1``
+                               (``Authorization: Bearer KEY``), each with every scope; use
+                               ``matcher keys create`` (keys with scopes, revocable one by one)
 MATCHER_MAX_BODY               largest request body in bytes (default 1 MB)
 MATCHER_MODEL_CHECK_SECONDS    how often a worker looks for a new model or catalogue (default 5)
 MATCHER_QUEUE_TIMEOUT          seconds a request may wait for a worker before it gets 503
@@ -25,6 +27,8 @@ MATCHER_TRUSTED_HOSTS          comma-separated host names the service answers to
                                loopback names only while the service runs open, else any
 MATCHER_BEHIND_TLS             behind a TLS-terminating proxy: Secure cookies, and the client
                                address from the proxy's X-Forwarded-For (default false)
+MATCHER_RETENTION_DAYS         referrals older than this are purged (daily by ``matcher
+                               serve``, or by ``matcher purge``); default 730
 =============================  =================================================================
 """
 
@@ -70,6 +74,7 @@ class Settings(BaseSettings):
     session_idle_minutes: float = Field(30.0, gt=0, le=7 * 24 * 60, allow_inf_nan=False)
     trusted_hosts: str = ""
     behind_tls: bool = False
+    retention_days: int = Field(730, ge=1, le=36_500)
 
     @field_validator("catalogue", "model_dir", "database_url", mode="before")
     @classmethod

@@ -193,3 +193,36 @@ def test_no_profile_value_reaches_the_server_log(server):
     for needle in (MARK, "ZEBRAFINCH", "LS6 3HN", "LS6+3HN", "LS6%203HN", "9434765919",
                    "bereavement"):  # fmt: skip
         assert needle not in text, needle
+
+
+# --- retention ------------------------------------------------------------------------------------
+
+
+def test_matcher_serve_purges_old_referrals_at_start_and_daily(tmp_path):
+    """The purge runs in the server's master: an old referral is gone soon after the start,
+    a recent one stays, and the audit trail says the system purged (naming no referral)."""
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    url = f"sqlite:///{tmp_path / 'referrals.sqlite3'}"
+    now = datetime.now(timezone.utc)
+    with Store(url, create=True) as store:
+        old = store.add_referral({"needs": ["money"]}, "act-00000", actor="system",
+                                 when=now - timedelta(days=40))  # fmt: skip
+        recent = store.add_referral({"needs": ["money"]}, "act-00001", actor="system",
+                                    when=now - timedelta(days=5))  # fmt: skip
+    env = {"MATCHER_DATABASE_URL": url, "MATCHER_MODEL_DIR": str(tmp_path / "no-model"),
+           "MATCHER_RETENTION_DAYS": "30"}  # fmt: skip
+    with running(tmp_path, env, workers=1) as srv:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with Store(url) as store:
+                ids = {r.id for r in store.referrals()}
+            if old not in ids:
+                break
+            time.sleep(0.2)
+        assert ids == {recent}
+        with Store(url) as store:
+            purged = [x for x in store.audit_lines() if x["action"] == "referrals.purged"]
+        assert purged and purged[0]["actor"] == "system" and purged[0]["referral_id"] is None
+        assert '"event": "purged"' in Path(srv.log).read_text()

@@ -16,6 +16,7 @@ import logging
 import sys
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -124,14 +125,48 @@ def _store_has_credentials(settings: Settings) -> bool:
         return False
 
 
+PURGE_EVERY_SECONDS = 24 * 3600
+
+
+def start_purger(settings: Settings, every: float = PURGE_EVERY_SECONDS) -> threading.Event:
+    """Purge referrals older than ``MATCHER_RETENTION_DAYS`` now and then daily, in a thread
+    of the server's master; set the returned event to stop it.
+
+    In the master rather than on a request: it runs whether or not anyone calls (a quiet
+    service still forgets on time), no request waits for it, and it runs once per replica, not
+    once per worker. Each round opens its own store and closes it, so no connection is shared
+    with the workers the master forks. Replicas purging the same database at once is harmless:
+    the second deletes nothing."""
+    stop = threading.Event()
+    log = logging.getLogger("matcher.api")
+
+    def purge_once() -> None:
+        before = datetime.now(timezone.utc).date() - timedelta(days=settings.retention_days)
+        try:
+            with Store(settings.store_url()) as store:
+                count = store.purge(before, actor="system")
+        except Exception as exc:  # a store down now is tried again tomorrow; never the server
+            log.warning(json.dumps({"event": "purge_failed", "exception": type(exc).__name__}))
+            return
+        log.info(json.dumps({"event": "purged", "referrals": count, "before": before.isoformat()}))
+
+    def run() -> None:
+        while not stop.is_set():
+            purge_once()
+            stop.wait(every)
+
+    threading.Thread(target=run, name="matcher-purge", daemon=True).start()
+    return stop
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 2,
           threads: int = 1) -> int:  # fmt: skip
     """Run the service under gunicorn. A non-loopback address needs credentials (accounts or
     API keys in the store, or the deprecated MATCHER_API_KEYS)."""
     if not is_loopback(host) and not settings.keys() and not _store_has_credentials(settings):
         raise InvalidInput(
-            f"refusing to listen on {host} without API keys or accounts: add them with "
-            "`matcher admin`, or serve on 127.0.0.1"
+            f"refusing to listen on {host} without API keys or accounts: add one with "
+            "`matcher keys create` or `matcher users add`, or serve on 127.0.0.1"
         )
     app = create_app(settings=settings)  # once, in the master: the workers share it
 
@@ -156,5 +191,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
     shown = f"[{host}]" if ":" in host else host
     print(f"Link-worker page: http://{shown}:{port}/  (JSON API under /v1, described at "
           f"/openapi.json; Ctrl-C stops)", file=sys.stderr, flush=True)  # fmt: skip
-    _Server().run()
+    stop_purging = start_purger(settings)
+    try:
+        _Server().run()
+    finally:
+        stop_purging.set()
     return 0
