@@ -16,7 +16,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import pull
+from . import admin, pull
 from .catalogue import Catalogue
 from .contract import (
     ACCESSIBILITY,
@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
         "pull", help="read a live Open Referral UK / HSDS 3.0 API into a versioned catalogue folder"
     )
     pull.add_arguments(pulled)
+
+    admin.add_arguments(sub)  # users, keys, audit, purge
 
     db = sub.add_parser("db", help="the referral store's schema")
     db.add_argument("action", choices=["upgrade", "current"],
@@ -344,6 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "admin_handler", None) is not None:
+            return admin.run(args, _settings(args))
         return COMMANDS[args.command](args)
     except MatcherError as exc:
         print(f"matcher: error: {exc}", file=sys.stderr)
