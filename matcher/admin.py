@@ -228,8 +228,13 @@ def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
     _table(
         ("NAME", "SCOPES", "STATE", "CREATED", "LAST USED"),
         [
-            (k.name, ",".join(k.scopes), "revoked" if k.revoked else "active", k.created_at,
-             k.last_used_at or "never")  # fmt: skip
+            (
+                k.name,
+                ",".join(k.scopes),
+                "revoked" if k.revoked else "active",
+                k.created_at,
+                k.last_used_at or "never",
+            )
             for k in found
         ],
     )

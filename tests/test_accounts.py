@@ -188,7 +188,7 @@ def test_unknown_and_revoked_keys_are_refused(store):
     store.revoke_key("k", actor="user:alice")
     store.revoke_key("k", actor="user:alice")  # again: nothing more happens
     assert store.key_for(key) is None
-    assert [(k.name, k.revoked) for k in store.keys()] == [("k", True)]
+    assert [(k.name, k.revoked) for k in store.keys()] == [("k", True)]  # noqa: SIM118
     revoked = [x for x in store.audit_lines() if x["action"] == "key.revoked"]
     assert [(x["actor"], x["subject"]) for x in revoked] == [("user:alice", "key:k")]
 
@@ -321,8 +321,7 @@ def test_keys_commands(store_url, monkeypatch, capsys):
     "argv, stdin, expected",
     [
         (["users", "add", "alice", "--role", "admin"], PASSWORD, "--password-stdin is required"),
-        (["users", "add", "alice", "--role", "admin", "--password-stdin"], "short",
-         "password:"),
+        (["users", "add", "alice", "--role", "admin", "--password-stdin"], "short", "password:"),
         (["users", "add", "alice", "--role", "root"], "", "--role"),
         (["users", "add", "a b", "--role", "admin", "--password-stdin"], PASSWORD, "name:"),
         (["users", "disable", "nobody"], "", "name: no such user"),

@@ -95,9 +95,7 @@ def check_scopes(scopes: object) -> tuple[str, ...]:
 
 def check_password(password: object) -> str:
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise AccountError(
-            f"password: expected {MIN_PASSWORD} to {MAX_PASSWORD} characters"
-        )
+        raise AccountError(f"password: expected {MIN_PASSWORD} to {MAX_PASSWORD} characters")
     return password
 
 
