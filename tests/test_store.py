@@ -662,3 +662,33 @@ def test_the_governance_migration_moves_outcomes_and_trims_postcodes(store_url):
         (rows[3][0], None, None),
     ]  # fmt: skip
     assert upgrade(store_url) == head()
+
+
+def test_a_fork_waits_for_a_thread_using_sqlite(tmp_path):
+    """The server's purge thread in the gunicorn master may be inside a transaction just as a
+    worker is forked: the fork waits for it to end, so the child never inherits SQLite's
+    record of a lock it does not hold (and then waits on it for ever)."""
+    with Store(sqlite_url(tmp_path / "r.sqlite3"), create=True) as store:
+        inside, held = threading.Event(), 1.0
+
+        def long_write() -> None:
+            with store._transaction(write=True) as conn:
+                conn.execute(text("SELECT 1"))
+                inside.set()
+                time.sleep(held)
+            store.add_referral(PROFILE, "parent-thread")
+
+        thread = threading.Thread(target=long_write)
+        thread.start()
+        assert inside.wait(10)
+        started = time.monotonic()
+        child = multiprocessing.get_context("fork").Process(
+            target=_add_in_child, args=(store, "child")
+        )
+        child.start()  # waits here until the thread's transaction is over
+        waited = time.monotonic() - started
+        child.join(60)
+        thread.join(30)
+        assert child.exitcode == 0 and waited > held / 2
+        assert sorted(r.activity_id for r in store.referrals()) == [
+            "child", "child-2", "parent-thread"]  # fmt: skip

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ __all__ = [
     "make_engine",
     "make_folder",
     "parse_url",
+    "sqlite_in_use",
 ]
 
 BUSY_TIMEOUT_MS = 10_000
@@ -163,6 +166,52 @@ _FORK_SAFE: weakref.WeakSet[Engine] = weakref.WeakSet()
 _INHERITED: list[Pool] = []
 
 
+class _ForkGuard:
+    """No fork while a thread of this process is using an SQLite connection.
+
+    SQLite keeps the locks a process holds on a file in memory shared by all the process's
+    connections to it; a child forked while one was held (the server's purge thread in the
+    gunicorn master, say, as a worker is forked) inherits that memory but not the locks, and
+    its connections then wait on a lock nobody holds. So each use of an SQLite connection is
+    counted, and a fork waits (up to a limit) until none is in use and lets none begin."""
+
+    LIMIT_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = 0
+
+    @contextmanager
+    def using(self) -> Iterator[None]:
+        with self._cond:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy -= 1
+                if not self._busy:
+                    self._cond.notify_all()
+
+    def before_fork(self) -> None:
+        self._cond.acquire()  # held through the fork: no use begins meanwhile
+        self._cond.wait_for(lambda: not self._busy, timeout=self.LIMIT_SECONDS)
+
+    def after_fork_in_parent(self) -> None:
+        self._cond.release()
+
+    def after_fork_in_child(self) -> None:
+        self.__init__()  # the child's copy of the lock is held, by a thread it does not have
+
+
+_FORK_GUARD = _ForkGuard()
+
+
+def sqlite_in_use(url: URL) -> AbstractContextManager[None]:
+    """A context for using a connection to ``url``: on SQLite it keeps forks out meanwhile."""
+    return _FORK_GUARD.using() if url.get_backend_name() == "sqlite" else nullcontext()
+
+
 def fork_safe(engine: Engine) -> Engine:
     """Give ``engine`` a new, empty pool in any process forked from this one."""
     _FORK_SAFE.add(engine)
@@ -177,4 +226,9 @@ def _after_fork_in_child() -> None:
 
 _register: Callable[..., None] | None = getattr(os, "register_at_fork", None)
 if _register is not None:  # every POSIX Python; absent on Windows, which cannot fork
+    _register(
+        before=_FORK_GUARD.before_fork,
+        after_in_parent=_FORK_GUARD.after_fork_in_parent,
+        after_in_child=_FORK_GUARD.after_fork_in_child,
+    )
     _register(after_in_child=_after_fork_in_child)

@@ -46,6 +46,7 @@ from . import accounts as acc
 from . import audit as trail
 from .accounts import AccountError, ApiKey, User
 from .database import (
+    BUSY_TIMEOUT_MS,
     WRITE,
     StoreError,
     database_file,
@@ -54,6 +55,7 @@ from .database import (
     make_engine,
     make_folder,
     parse_url,
+    sqlite_in_use,
 )
 from .migrate import check, upgrade_engine
 from .tables import api_keys, audit, outcomes, throttle, users
@@ -202,12 +204,14 @@ class Store:
                 f'no referral database at {file}; run "matcher db upgrade" to create it'
             )
         engine = make_engine(parsed)
+        self._in_use = lambda: sqlite_in_use(parsed)
         try:
-            if create:
-                upgrade_engine(engine)
-            else:
-                with engine.connect() as conn:
-                    check(conn)
+            with self._in_use():
+                if create:
+                    upgrade_engine(engine)
+                else:
+                    with engine.connect() as conn:
+                        check(conn)
         except SQLAlchemyError as exc:
             engine.dispose()
             raise StoreError(f"cannot open the referral database ({describe(exc)})") from exc
@@ -234,7 +238,7 @@ class Store:
         BEGIN IMMEDIATE, so it waits for the write lock before reading anything."""
         engine: Engine = self._writer if write else self._engine
         try:
-            with engine.begin() as conn:
+            with self._in_use(), engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
             what = "write to" if write else "read"
@@ -264,7 +268,7 @@ class Store:
             "activity_id": "probe",
         }
         try:
-            with self._writer.connect() as conn:
+            with self._in_use(), self._writer.connect() as conn:
                 transaction = conn.begin()
                 try:
                     if conn.dialect.name == "postgresql":  # a probe waits briefly, not forever
@@ -279,17 +283,29 @@ class Store:
     def _scrub(self) -> None:
         """After an erasure or a purge on SQLite, move the WAL's frames into the file and empty
         the WAL, so the deleted rows (zeroed there: ``secure_delete``) leave no older copy in
-        it. Best effort: a reader still in the WAL lets only part of it go."""
+        it. Best effort, and never waiting: with another process reading or writing, a
+        TRUNCATE checkpoint would hold the write lock while it waited for them (stalling every
+        writer for up to the busy timeout), so here it gives up at once and copies what it can
+        (the WAL's old frames are then overwritten as SQLite reuses it)."""
         if self.path is None:
             return
+        with self._in_use():
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
         try:
             raw = self._engine.raw_connection()
         except SQLAlchemyError:
             return
         try:
-            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            sqlite = raw.driver_connection
+            sqlite.execute("PRAGMA busy_timeout = 0").fetchall()
+            try:
+                sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                sqlite.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}").fetchall()
         except Exception:  # noqa: BLE001 - best effort; the erasure itself is committed
-            pass
+            raw.invalidate()  # its busy timeout is unknown now: never pool it again
         finally:
             raw.close()
 
