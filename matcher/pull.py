@@ -32,7 +32,6 @@ import hashlib
 import http.client
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
@@ -46,7 +45,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import oruk
+from . import oruk, safejson
 from .catalogue import Catalogue
 from .errors import CatalogueError, MatcherError, PullError
 
@@ -66,9 +65,7 @@ FEED_FILE = "feed.json"
 DEFAULT_PER_PAGE = 200
 DEFAULT_TIMEOUT = 30.0
 MAX_PAGE_BYTES = 32 * 1024 * 1024
-# A fully nested HSDS 3.0 service is about ten levels deep inside its page; far more is an
-# attack or a bug, and is refused before the JSON parser can recurse into it.
-MAX_DEPTH = 64
+MAX_DEPTH = safejson.MAX_DEPTH  # refused before the JSON parser can recurse into it
 MAX_PAGES = 10_000
 EXIT_FAILED = 2
 _STAGING = ".tmp-"
@@ -81,19 +78,7 @@ _LINK_STAGING = ".current-"
 def _current_target(folder: Path) -> str | None:
     """The version folder ``folder/current`` names, None when there is no ``current``; refuses
     a ``current`` that is not a symlink to a folder directly inside ``folder``."""
-    link = folder / CURRENT
-    try:
-        os.readlink(link)
-    except FileNotFoundError:
-        return None
-    except OSError:  # there, but not a symlink
-        raise CatalogueError(f"{link}: is not a symlink to a version folder") from None
-    target = Path(os.path.realpath(link))
-    if target.parent != Path(os.path.realpath(folder)) or target.name == CURRENT:
-        raise CatalogueError(f"{link}: points outside {folder}; refusing it")
-    if not target.is_dir():
-        raise CatalogueError(f"{link}: points at a version that is not there ({target.name})")
-    return target.name
+    return safejson.current_target(folder, error=CatalogueError)
 
 
 def catalogue_version(path: str | Path) -> str | None:
@@ -143,8 +128,6 @@ _V3 = _Shape("HSDS 3.0", "total_pages", "page_number", "contents", "total_items"
 _V1 = _Shape("ORUK v1", "totalPages", "number", "content", "totalElements", "first")
 
 _OPENER = urllib.request.build_opener()  # environment proxies honoured; http(s) redirects only
-_TOKEN = re.compile(r'[\[\]{}"]')
-_REST_OF_STRING = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _PAGING = ("page", "per_page", "modified_after")
 
 
@@ -165,29 +148,6 @@ def _endpoint(url: str) -> tuple[str, list[tuple[str, str]]]:
         if k not in _PAGING
     ]
     return base, query
-
-
-def _depth(text: str, limit: int) -> int:
-    """How deep the brackets of a JSON text nest, strings skipped; stops once past ``limit``.
-    One pass, each string scanned once: hostile text cannot make it slow or recurse."""
-    depth = deepest = pos = 0
-    while (token := _TOKEN.search(text, pos)) is not None:
-        if token.group() == '"':
-            end = _REST_OF_STRING.match(text, token.end())
-            if end is None:
-                break  # a string that never ends: not JSON, as the parser will say
-            pos = end.end()
-            continue
-        pos = token.end()
-        if token.group() in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > limit:
-                    break
-        else:
-            depth -= 1
-    return deepest
 
 
 @dataclass
@@ -234,20 +194,7 @@ def _get(url: str, where: str, limits: _Limits) -> bytes:
 
 
 def _parse(body: bytes, where: str, limits: _Limits) -> Any:
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise PullError(f"{where}: not JSON (not UTF-8 text)") from None
-    if _depth(text, limits.max_depth) > limits.max_depth:
-        raise PullError(f"{where}: JSON nested deeper than {limits.max_depth} levels")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PullError(
-            f"{where}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    except (ValueError, RecursionError) as exc:  # e.g. a number too long to convert
-        raise PullError(f"{where}: not JSON ({exc.__class__.__name__})") from None
+    return safejson.loads(body, where, error=PullError, max_depth=limits.max_depth)
 
 
 def _whole(value: Any) -> bool:
@@ -407,9 +354,9 @@ class _Previous:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError, RecursionError):
+    try:  # a version's own files: as bounded as anything read from the API
+        return safejson.load(path, safejson.MAX_CATALOGUE_BYTES, error=PullError)
+    except PullError:
         return None
 
 

@@ -15,15 +15,18 @@ from typing import Any
 
 from .catalogue import Catalogue
 from .errors import CatalogueError, MatcherError, ModelError
-from .pull import catalogue_file, catalogue_version
+from .pull import CATALOGUE_FILE, catalogue_file, catalogue_version
 from .ranking import Matcher
 from .scoring import ColdStartScorer, Scorer, default_model_dir, load_scorer
 
-__all__ = ["Watcher", "catalogue_name", "fingerprint", "reload_all"]
+__all__ = ["Watcher", "catalogue_name", "fingerprint", "first_catalogue", "reload_all"]
 
 log = logging.getLogger("matcher.watch")
 
 _WATCHERS: weakref.WeakSet[Watcher] = weakref.WeakSet()
+# Earlier catalogue versions tried at start when the current one is refused: each try is a
+# full load (seconds for a large catalogue), and one good version is all that is needed.
+MAX_FALLBACKS = 3
 
 
 def reload_all() -> None:
@@ -83,6 +86,7 @@ class Watcher:
         catalogue_source: str | Path | None = None,
         load_catalogue: Callable[[Path], Catalogue] = Catalogue.load,
         catalogue_version: str | None = None,
+        catalogue_refused: str | None = None,
     ):
         self.path = Path(model_dir) if model_dir else default_model_dir()
         self.catalogue_source = Path(catalogue_source) if catalogue_source else None
@@ -97,7 +101,7 @@ class Watcher:
             _catalogue_key(self.catalogue_source) if self.catalogue_source else None
         )
         self.refused: str | None = None
-        self.catalogue_refused: str | None = None
+        self.catalogue_refused = catalogue_refused  # why the catalogue's current is not served
         self.loaded_from: Path | None = None
         scorer, self.note = self._load_initial()
         self.matcher = Matcher(catalogue, scorer)
@@ -113,10 +117,11 @@ class Watcher:
             return ColdStartScorer(), note
         try:
             scorer, note = load_scorer(self.path)
-        except ModelError as exc:
-            self.refused = str(exc)
-            _event(logging.ERROR, "model_refused", reason=str(exc), serving=ColdStartScorer.version)
-            return ColdStartScorer(), f"{exc}; using the cold-start scorer"
+        except Exception as exc:  # a broken model must never stop the service starting
+            reason = str(exc) if isinstance(exc, ModelError) else type(exc).__name__
+            self.refused = reason
+            _event(logging.ERROR, "model_refused", reason=reason, serving=ColdStartScorer.version)
+            return ColdStartScorer(), f"{reason}; using the cold-start scorer"
         self.loaded_from = Path(os.path.realpath(self.path))
         return scorer, note
 
@@ -234,6 +239,58 @@ class Watcher:
         if isinstance(card, Mapping):
             return {**card, **base}
         return base
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, CatalogueError) else type(exc).__name__
+
+
+def first_catalogue(
+    source: str | Path, load: Callable[[Path], Catalogue] = Catalogue.load
+) -> tuple[Catalogue, str, str | None]:
+    """The catalogue to start serving: ``(catalogue, version, note)``. A file or a pulled
+    folder's current version when it loads (note None); when a folder's current is refused,
+    the newest earlier version that loads, with a note saying why.
+
+    Raises
+    ------
+    CatalogueError
+        When the source is refused and holds no earlier version that loads (a file has none).
+    """
+    source = Path(source)
+    try:
+        return load(catalogue_file(source)), catalogue_name(source), None
+    except (MatcherError, OSError, ValueError, RecursionError) as exc:
+        if not source.is_dir():
+            if isinstance(exc, CatalogueError):
+                raise
+            raise CatalogueError(f"{source}: cannot be loaded ({_why(exc)})") from None
+        reason = _why(exc)
+    try:
+        current = catalogue_version(source)
+    except CatalogueError:
+        current = None  # a current pointing outside the folder: every version is earlier
+    earlier = sorted(
+        (
+            entry.name
+            for entry in source.iterdir()
+            if not entry.name.startswith(".")
+            and entry.name != "current"
+            and not entry.is_symlink()
+            and (entry / CATALOGUE_FILE).is_file()
+            and (current is None or entry.name < current)  # pull names sort by time
+        ),
+        reverse=True,
+    )
+    for name in earlier[:MAX_FALLBACKS]:
+        try:
+            catalogue = load(source / name / CATALOGUE_FILE)
+        except (MatcherError, OSError, ValueError, RecursionError) as exc:
+            _event(logging.ERROR, "catalogue_refused", reason=_why(exc), serving=None)
+            continue
+        _event(logging.ERROR, "catalogue_refused", reason=reason, serving=name)
+        return catalogue, name, f"{reason}; serving the earlier version {name}"
+    raise CatalogueError(f"{reason} (and no earlier version in {source} loads)")
 
 
 def catalogue_name(source: Path) -> str:

@@ -196,7 +196,7 @@ def test_a_model_on_fewer_features_is_refused(tmp_path, data, reference):
     ("breakage", "words"),
     [
         (lambda f: (f / CARD_FILE).unlink(), "no model card"),
-        (lambda f: (f / CARD_FILE).write_text("{not json"), "not valid JSON"),
+        (lambda f: (f / CARD_FILE).write_text("{not json"), "not JSON"),
         (lambda f: (f / CARD_FILE).write_text("[]"), "expected a JSON object"),
         (lambda f: (f / CARD_FILE).write_text('{"version": "v1"}'), "missing features"),
         (lambda f: (f / MODEL_FILE).unlink(), "no model file"),

@@ -25,6 +25,7 @@ import os
 import platform
 import re
 import secrets
+import struct
 import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import safejson
 from ..errors import ModelError
 from ..features import FEATURES
 from .trained import TrainedScorer, boosters, thread_controller
@@ -101,6 +103,16 @@ _LOADERS = frozenset(
     {"ObjectNode", "DictNode", "ListNode", "TupleNode", "JsonNode", "TypeNode", "NdArrayNode",
      "RandomGeneratorNode", "LossNode"}
 )  # fmt: skip
+# Limits on a model file, checked before anything in it is read whole. The shipped model is
+# 368 KB holding 455 parts that expand to 2.0 MB (schema.json 1.5 MB, deflated 43 to 1, nested
+# 25 deep); a model on 300,000 activities would hold a schema of about 36 MB.
+MAX_MODEL_BYTES = 128 << 20
+MAX_EXPANDED_BYTES = 256 << 20
+MAX_PARTS = 20_000
+# Deflate cannot compress more than about 1,032 to 1; a large part claiming more is lying.
+MAX_RATIO = 200
+_RATIO_FROM = 1 << 20
+MAX_SCHEMA_DEPTH = 100
 _PAYLOAD_KEYS = frozenset(
     {"estimator", "features", "activity_ids", "uptake_rate", "uptake_count", "prior_rate",
      "reference"}
@@ -365,14 +377,10 @@ def update_card(folder: str | Path, **fields: Any) -> dict[str, Any]:
 
 def _read_card(folder: Path) -> dict[str, Any]:
     path = folder / CARD_FILE
-    try:
-        card = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"{path}: no model card") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    # Bounded in size, depth and numbers: a card is served whole by GET /v1/model.
+    card = safejson.load(
+        path, safejson.MAX_CARD_BYTES, error=ModelError, missing="no model card", finite=True
+    )
     if not isinstance(card, dict):
         raise ModelError(f"{path}: expected a JSON object")
     missing = [k for k in ("version", "features", "model_sha256") if k not in card]
@@ -425,11 +433,7 @@ def _deserialise(blob: bytes, source: str) -> Any:
     import skops.io as sio
     from skops.io.exceptions import UntrustedTypesFoundException
 
-    try:
-        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
-            schema = json.loads(archive.read("schema.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
-        raise ModelError(f"{source}: not a skops model file") from None
+    blob, schema = _unpacked(blob, source)
     types, loaders = _types_in(schema)
     trusted = set(TRUSTED_TYPES)
     refused = types - trusted - _STRUCTURE
@@ -454,6 +458,68 @@ def _deserialise(blob: bytes, source: str) -> Any:
         raise ModelError(
             f"{source}: cannot be loaded ({exc.__class__.__name__}: {first})"
         ) from None
+
+
+def _parts_declared(blob: bytes, source: str) -> int:
+    """How many parts a zip's end record declares, read before zipfile builds an entry for
+    each (a 128 MB file could declare 1.7 million)."""
+    end = blob.rfind(b"PK\x05\x06", max(0, len(blob) - (22 + 0xFFFF)))
+    if end < 0 or len(blob) < end + 22:
+        raise ModelError(f"{source}: not a skops model file")
+    (count,) = struct.unpack_from("<H", blob, end + 10)
+    if count == 0xFFFF:  # ZIP64: more parts than any model needs
+        raise ModelError(f"{source}: more than {MAX_PARTS} parts; refusing it")
+    return count
+
+
+def _unpacked(blob: bytes, source: str) -> tuple[bytes, Any]:
+    """A skops file's parts, each read with a cap, after checking what the zip declares
+    (count, sizes, compression) against the limits; returned packed again uncompressed, so
+    that skops reads exactly what was checked, with the parsed schema."""
+    if _parts_declared(blob, source) > MAX_PARTS:
+        raise ModelError(f"{source}: more than {MAX_PARTS} parts; refusing it")
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+            infos = archive.infolist()
+            if len(infos) > MAX_PARTS:
+                raise ModelError(f"{source}: more than {MAX_PARTS} parts; refusing it")
+            declared = 0
+            for info in infos:
+                if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    raise ModelError(f"{source}: a part is compressed in an unexpected way")
+                declared += info.file_size
+                if info.file_size > _RATIO_FROM and info.file_size > MAX_RATIO * max(
+                    info.compress_size, 1
+                ):
+                    raise ModelError(
+                        f"{source}: a part would expand more than {MAX_RATIO} times; refusing it"
+                    )
+            if declared > MAX_EXPANDED_BYTES:
+                raise ModelError(
+                    f"{source}: its parts would expand beyond {MAX_EXPANDED_BYTES} bytes; "
+                    "refusing it"
+                )
+            parts: dict[str, bytes] = {}
+            for info in infos:
+                with archive.open(info) as member:
+                    # Capped: zipfile stops at the declared size however much the data holds.
+                    data = member.read(info.file_size + 1)
+                if len(data) != info.file_size:
+                    raise ModelError(f"{source}: a part is not the size it declares")
+                parts[info.filename] = data
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
+        raise ModelError(f"{source}: not a skops model file") from None
+    if "schema.json" not in parts:
+        raise ModelError(f"{source}: not a skops model file")
+    schema = safejson.loads(
+        parts["schema.json"], f"{source} (schema.json)", error=ModelError,
+        max_depth=MAX_SCHEMA_DEPTH,
+    )  # fmt: skip
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return packed.getvalue(), schema
 
 
 def _check_trees(booster: Any, source: str) -> None:
@@ -572,9 +638,12 @@ def _check_payload_parts(payload: Any, source: str) -> bool:
 
 
 def _resolve(path: Path) -> Path:
-    """A version folder; a models root is taken to mean its current model."""
-    if not (path / CARD_FILE).exists() and (path / CURRENT).exists():
-        return path / CURRENT
+    """A version folder; a models root is taken to mean its current model, which must be a
+    folder directly inside the root (so must a ``current`` named as the model folder)."""
+    if path.name == CURRENT and path.is_symlink():
+        return path.parent / str(safejson.current_target(path.parent, error=ModelError))
+    if not (path / CARD_FILE).exists() and os.path.lexists(path / CURRENT):
+        return path / str(safejson.current_target(path, error=ModelError))
     return path
 
 
@@ -593,12 +662,10 @@ def load_model(path: str | Path) -> TrainedScorer:
         raise ModelError(f"{folder}: no model folder there")
     card = _read_card(folder)
     model_path = folder / MODEL_FILE
-    try:
-        blob = model_path.read_bytes()  # read once: what is checked is what is loaded
-    except FileNotFoundError:
-        raise ModelError(f"{model_path}: no model file") from None
-    except OSError as exc:
-        raise ModelError(f"{model_path}: cannot be read ({exc.__class__.__name__})") from None
+    # Read once (what is checked is what is loaded), and never more than the limit.
+    blob = safejson.read_bytes(
+        model_path, MAX_MODEL_BYTES, error=ModelError, missing="no model file"
+    )
     if hashlib.sha256(blob).hexdigest() != card["model_sha256"]:
         raise ModelError(
             f"{model_path}: checksum mismatch (not the file its model card describes); "

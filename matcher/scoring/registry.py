@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .. import safejson
 from ..errors import ModelError
 from .cold_start import ColdStartScorer, Scorer
 from .model_files import (
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 HISTORY_FILE = "history.json"
+# A switch adds about 150 bytes to the history: 16 MB is a hundred thousand switches.
+MAX_HISTORY_BYTES = 16 << 20
 
 
 # --- which model serves -----------------------------------------------------------------------
@@ -65,11 +68,12 @@ def _locked(root: Path) -> Iterator[None]:
 
 
 def current_version(models_root: str | Path) -> str | None:
-    """The version ``models/current`` points at, or None when there is none."""
-    link = Path(models_root) / CURRENT
-    if not link.is_symlink():
+    """The version ``models/current`` points at, or None when there is none (or it points
+    anywhere but at a folder inside the root)."""
+    try:
+        return safejson.current_target(models_root, error=ModelError)
+    except ModelError:
         return None
-    return Path(os.readlink(link)).name
 
 
 def list_versions(models_root: str | Path) -> list[str]:
@@ -84,8 +88,9 @@ def list_versions(models_root: str | Path) -> list[str]:
         if not (folder / CARD_FILE).is_file():
             continue
         try:
-            trained_at = str(json.loads((folder / CARD_FILE).read_text("utf-8")).get("trained_at"))
-        except (OSError, ValueError, AttributeError):
+            card = safejson.load(folder / CARD_FILE, safejson.MAX_CARD_BYTES, error=ModelError)
+            trained_at = str(card.get("trained_at"))
+        except (ModelError, AttributeError):
             trained_at = ""
         found.append((trained_at, folder.name))
     return [name for _, name in sorted(found)]
@@ -95,12 +100,9 @@ def read_history(models_root: str | Path) -> dict[str, Any]:
     """``history.json``: ``history`` (versions that served, in order, the last serving now)
     and ``events`` (every switch and rollback, with times)."""
     path = Path(models_root) / HISTORY_FILE
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return {"history": [], "events": []}
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
+    data = safejson.load(path, MAX_HISTORY_BYTES, error=ModelError)
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("history"), list)
