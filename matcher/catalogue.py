@@ -33,7 +33,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.neighbors import BallTree
 
-from . import geo, oruk
+from . import geo, oruk, safejson
 from .contract import (
     ACCESSIBILITY,
     DAY_PARTS,
@@ -127,12 +127,8 @@ def read_records(path: str | Path) -> tuple[list[Any], str, list[tuple[str, str]
 
 
 def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise CatalogueError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise CatalogueError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
+    # Bounded in size, nesting and number length before the parser sees it (matcher.safejson).
+    return safejson.read_checked(path, safejson.MAX_CATALOGUE_BYTES, error=CatalogueError)
 
 
 def _decode(data: bytes, path: Path) -> str:
