@@ -456,10 +456,6 @@ def test_a_catalogue_current_outside_its_folder_at_start_falls_back(tmp_path):
     assert version == "v1" and "points outside" in note
 
 
-@pytest.mark.xfail(
-    reason="needs matcher/service/app.py to start on watch.first_catalogue (see the report)",
-    strict=False,
-)
 def test_create_app_on_a_hostile_catalogue_version_serves_the_previous_one(tmp_path):
     folder = pulled_folder(tmp_path / "catalogue", {"v1": "good", "v2": "deep"}, "v2")
     app = make_app(tmp_path, str(folder))

@@ -16,10 +16,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..catalogue import Catalogue
 from ..errors import InvalidInput
-from ..pull import catalogue_file
 from ..settings import Settings, load_settings
 from ..store import Store
-from ..watch import Watcher, catalogue_name, reload_all
+from ..watch import Watcher, first_catalogue, reload_all
 from . import problems
 from .auth import require_key
 from .context import Service, service
@@ -130,11 +129,12 @@ def create_app(
     threadpool_limits(limits=1, user_api="openmp")
 
     if isinstance(given, Catalogue):
-        catalogue, source, version = given, None, None
+        catalogue, source, version, refused = given, None, None, None
     else:
+        # A pulled folder whose current version is refused starts on the newest earlier one
+        # that loads, with a note in /healthz.
         source = settings.catalogue_source()
-        catalogue = _load_catalogue(settings)(catalogue_file(source))
-        version = catalogue_name(source)
+        catalogue, version, refused = first_catalogue(source, _load_catalogue(settings))
     watcher = Watcher(
         catalogue,
         settings.model_dir,
@@ -142,6 +142,7 @@ def create_app(
         catalogue_source=source,
         load_catalogue=_load_catalogue(settings),
         catalogue_version=version,
+        catalogue_refused=refused,
     )
     # An SQLite file is this host's own: created and upgraded on first start. A shared server
     # (PostgreSQL) is upgraded only by `matcher db upgrade`, once, by whoever deploys.
