@@ -372,6 +372,20 @@ def test_failed_sign_ins_are_throttled(governed):
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
 
 
+def test_a_failed_sign_in_names_only_an_existing_account(governed):
+    """A password typed into the name field must not reach the audit trail."""
+    c = governed.test_client()
+    assert sign_in(c, name="Hunter2secret", password="whatever it is").status_code == 401
+    assert sign_in(c, password="wrong password").status_code == 401  # alice exists
+    store = governed.extensions["matcher"].store
+    failed = [a for a in store.audit_lines() if a["action"] == "user.sign_in"]
+    assert [(a["actor"], a["outcome"]) for a in failed] == [
+        ("system", "failed_unnamed"),
+        ("user:alice", "failed"),
+    ]
+    assert "Hunter2secret" not in json.dumps(list(store.audit_lines()))
+
+
 def test_behind_tls_the_client_is_the_one_the_proxy_names(tmp_path, catalogue):
     from matcher.service import auth
 

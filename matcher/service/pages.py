@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
@@ -15,7 +14,6 @@ from ..contract import ACCESSIBILITY, NEEDS, PARTS, loads_json, parse_profile
 from ..errors import InvalidInput, UnknownActivity
 from ..ranking import Match
 from ..reasons import DAY_NAMES
-from ..store.accounts import NAME
 from .auth import actor, bearer_token, failed, throttle
 from .context import OutcomeExists, UnknownReferral, service
 from .problems import ProblemError
@@ -344,9 +342,6 @@ def referral_outcome(referral_id: str) -> Any:
 
 # --- signing in ---------------------------------------------------------------------------------
 
-# A name that may be written to the audit trail as typed: shaped as account names are. (People
-# sometimes type a password into the name field: one with spaces or symbols is not recorded.)
-_NAME = re.compile(NAME)
 
 
 @web.route("/login", methods=["GET", "POST"])
@@ -367,7 +362,9 @@ def login() -> Any:
         who, role = "bootstrap-key", "bootstrap"  # deprecated: MATCHER_API_KEYS as a password
     else:
         failed()
-        if _NAME.fullmatch(name):
+        # Only an existing account's name is recorded: people sometimes type a password into
+        # the name field, and a typed name that is no account may be just that.
+        if name and svc.store.user(name) is not None:
             svc.audit(f"user:{name}", "user.sign_in", outcome="failed")
         else:
             svc.audit("system", "user.sign_in", outcome="failed_unnamed")
