@@ -13,10 +13,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import multiprocessing
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -126,27 +127,49 @@ def _store_has_credentials(settings: Settings) -> bool:
 
 
 PURGE_EVERY_SECONDS = 24 * 3600
+PURGE_TIMEOUT_SECONDS = 600.0  # a purge of years of referrals on a slow disk; then tomorrow
+
+
+def _purge_in_child(url: str, before: str, out: Any) -> None:
+    """The purge itself, in a fresh interpreter (see :func:`start_purger`)."""
+    with Store(url) as store:
+        out.send(store.purge(date.fromisoformat(before), actor="system"))
 
 
 def start_purger(settings: Settings, every: float = PURGE_EVERY_SECONDS) -> threading.Event:
-    """Purge referrals older than ``MATCHER_RETENTION_DAYS`` now and then daily, in a thread
+    """Purge referrals older than ``MATCHER_RETENTION_DAYS`` now and then daily, from a thread
     of the server's master; set the returned event to stop it.
 
     In the master rather than on a request: it runs whether or not anyone calls (a quiet
     service still forgets on time), no request waits for it, and it runs once per replica, not
-    once per worker. Each round opens its own store and closes it, so no connection is shared
-    with the workers the master forks. Replicas purging the same database at once is harmless:
-    the second deletes nothing."""
+    once per worker. The purge itself runs in a spawned interpreter, never in the master: a
+    worker forked while a master thread held an SQLite lock inherited it and hung on its first
+    write (seen in 1 of 3 restarts with 4 workers). Replicas purging the same database at once
+    is harmless: the second deletes nothing."""
     stop = threading.Event()
     log = logging.getLogger("matcher.api")
+    spawn = multiprocessing.get_context("spawn")
 
     def purge_once() -> None:
         before = datetime.now(timezone.utc).date() - timedelta(days=settings.retention_days)
+        receive, send = spawn.Pipe(duplex=False)
+        child = spawn.Process(
+            target=_purge_in_child, args=(settings.store_url(), before.isoformat(), send),
+            name="matcher-purge", daemon=True,
+        )  # fmt: skip
         try:
-            with Store(settings.store_url()) as store:
-                count = store.purge(before, actor="system")
-        except Exception as exc:  # a store down now is tried again tomorrow; never the server
-            log.warning(json.dumps({"event": "purge_failed", "exception": type(exc).__name__}))
+            child.start()
+            send.close()
+            count = receive.recv() if receive.poll(PURGE_TIMEOUT_SECONDS) else None
+        except (OSError, EOFError):  # the child failed: its store is down, say
+            count = None
+        finally:
+            receive.close()
+            child.join(10)
+            if child.is_alive():
+                child.kill()
+        if count is None:  # tried again tomorrow; never the server's problem
+            log.warning(json.dumps({"event": "purge_failed", "exitcode": child.exitcode}))
             return
         log.info(json.dumps({"event": "purged", "referrals": count, "before": before.isoformat()}))
 
