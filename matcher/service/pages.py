@@ -343,7 +343,6 @@ def referral_outcome(referral_id: str) -> Any:
 # --- signing in ---------------------------------------------------------------------------------
 
 
-
 @web.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     svc = service()
