@@ -15,16 +15,19 @@ parsing or validating a record. See :func:`load_snapshot` and :func:`write_snaps
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import mmap
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +203,9 @@ def _validated(
         label = f"{where} {number}"
         if isinstance(record, dict) and isinstance(record.get("id"), str):
             label += f" (id {record['id']})"
-            unknown.update(k for k in record if k not in _ACTIVITY_FIELDS)
+            extra = record.keys() - _ACTIVITY_FIELDS
+            if extra:
+                unknown.update(extra)
         try:
             activity = parse_activity(record, prefix="")
         except InvalidActivity as exc:
@@ -218,6 +223,14 @@ def _validated(
 # --- activities, kept as JSON and materialised on demand --------------------------------------
 
 
+def _json(blob: np.ndarray, offsets: np.ndarray, i: int) -> bytes:
+    return blob[offsets[i] : offsets[i + 1]].tobytes()
+
+
+def _materialise(blob: np.ndarray, offsets: np.ndarray, i: int) -> Activity:
+    return Activity.model_validate_json(_json(blob, offsets, i))
+
+
 class Activities(Sequence[Activity]):
     """The catalogue's activities in order, stored as contract JSON in one byte array (shared
     between forked workers, or mapped from a snapshot) and validated into :class:`Activity`
@@ -226,18 +239,16 @@ class Activities(Sequence[Activity]):
     def __init__(self, blob: np.ndarray, offsets: np.ndarray):
         self._blob = blob
         self._offsets = offsets
-        self._cached = lru_cache(maxsize=_ACTIVITY_CACHE)(self._materialise)
+        # (not a bound method: a cache holding its owner would be a cycle, kept until a full
+        # collection, and with it the whole byte array)
+        self._cached = lru_cache(maxsize=_ACTIVITY_CACHE)(partial(_materialise, blob, offsets))
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
 
     def json(self, i: int) -> bytes:
         """Activity ``i`` as its contract JSON (description already cleaned)."""
-        start, end = self._offsets[i], self._offsets[i + 1]
-        return self._blob[start:end].tobytes()
-
-    def _materialise(self, i: int) -> Activity:
-        return Activity.model_validate_json(self.json(i))
+        return _json(self._blob, self._offsets, i)
 
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
@@ -252,7 +263,7 @@ class Activities(Sequence[Activity]):
 
     def __iter__(self) -> Iterator[Activity]:
         for i in range(len(self)):  # not through the cache: a full pass would only churn it
-            yield self._materialise(i)
+            yield _materialise(self._blob, self._offsets, i)
 
 
 # --- building: validated activities to arrays -------------------------------------------------
@@ -292,6 +303,7 @@ class _Builder:
         self.language_bit: dict[str, int] = {}
         self.unknown_postcodes = 0
         self._stems: dict[str, str] = {}
+        self._short: dict[str, list[str]] = {}
         self._places: dict[str, tuple[float, float, str] | None] = {}
 
     _SLOT = {p: k for k, p in enumerate(DAY_PARTS)}
@@ -313,11 +325,10 @@ class _Builder:
         self.json.append(raw.encode("utf-8"))
 
         # Words, once: name (twice), tags, organisation, description (Catalogue.text_of).
-        stems = self._stems
-        name = words(a.name, stems)
-        tags = words(" ; ".join(a.tags), stems)
-        organisation = words(a.organisation or "", stems)
-        described = words(description or "", stems)
+        name = self._words(a.name)
+        tags = self._words(" ; ".join(a.tags))
+        organisation = self._words(a.organisation or "")
+        described = words(description or "", self._stems)
         self.docs.append(analyse_tokens(name + name + tags + organisation + described))
         if not a.needs:
             strong = need_hits_in(name + tags)
@@ -365,6 +376,13 @@ class _Builder:
         col["languages"].append(sum(bits.get(c, 0) for c in a.languages))
         for code in a.needs:
             self.needs.append((i, self._NEED[code]))
+
+    def _words(self, text: str) -> list[str]:
+        """Words of a short text: names, tags and organisations repeat across a directory."""
+        found = self._short.get(text)
+        if found is None:
+            found = self._short[text] = words(text, self._stems)
+        return found
 
     def _place(self, postcode: str) -> tuple[float, float, str] | None:
         if postcode not in self._places:
@@ -492,8 +510,6 @@ class Catalogue:
             builder.add(activity)
         if not builder.n:
             raise CatalogueError("the catalogue has no valid activities")
-        if len(set(builder.ids)) != builder.n:
-            raise CatalogueError("activity ids must be unique")
         if not given:
             report.records = builder.n
         self._adopt(*builder.finish(), report)
@@ -522,7 +538,9 @@ class Catalogue:
                 raise CatalogueError(f"catalogue part {name} does not match the activities")
             setattr(self, name, arrays[name])
         self.located = ~np.isnan(self.lat)
-        self.language_bit: dict[str, int] = {str(k): int(v) for k, v in meta["language_bit"].items()}
+        self.language_bit: dict[str, int] = {
+            str(code): int(bit) for code, bit in meta["language_bit"].items()
+        }
         terms = meta["terms"]
         self.vectorizer = _vectorizer(terms, arrays["idf"])
         shape = (n, len(terms))
@@ -534,6 +552,7 @@ class Catalogue:
         )
         self.concept_names: list[str] = meta["concept_names"]
         self._build_spatial_index()
+        _keep_freed_heap()
         report.loaded = n
         report.without_location = int((~self.located & ~self.online).sum())
         report.online = int(self.online.sum())
@@ -553,14 +572,36 @@ class Catalogue:
         """
         path = Path(path)
         if snapshot_dir is None:
-            data = _read_bytes(path)
-            return cls._from_bytes(data, path)
+            return cls._from_file(path)[0]
         return _load_through_snapshot(cls, path, Path(snapshot_dir))
 
     @classmethod
-    def _from_bytes(cls, data: bytes, path: Path) -> Catalogue:
-        records, kind, skipped = _parse_records(_decode(data, path), path)
-        del data
+    def _from_file(cls, path: Path) -> tuple[Catalogue, str]:
+        """Read, parse, validate and index a catalogue file; also the SHA-256 of the bytes
+        read (the bytes parsed are the bytes a snapshot is named by)."""
+        # Millions of objects are made and dropped here, none in a reference cycle: the cyclic
+        # collector would only walk them again and again (a third of the time at 300,000).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            data = _read_bytes(path)
+            sha = hashlib.sha256(data).hexdigest()
+            text = _decode(data, path)
+            del data
+            records, kind, skipped = _parse_records(text, path)
+            del text
+            catalogue = cls._from_records(records, kind, skipped, path)
+            del records
+        finally:
+            if collecting:
+                gc.enable()
+        _give_back_freed_memory()
+        return catalogue, sha
+
+    @classmethod
+    def _from_records(
+        cls, records: list[Any], kind: str, skipped: list[tuple[str, str]], path: Path
+    ) -> Catalogue:
         # Records the reader already turned away (malformed lines, unusable feed services)
         # count as read; validation counts the rest.
         report = LoadReport(source=str(path), kind=kind, skipped=list(skipped))
@@ -570,6 +611,7 @@ class Catalogue:
         builder = _Builder(report, cleaned=kind == "oruk")
         for activity in _validated(records, report, where=where, release=True):
             builder.add(activity)
+        del records
         if not builder.n:
             reasons = "; ".join(f"{w}: {r}" for w, r in report.skipped[:3])
             raise CatalogueError(
@@ -699,6 +741,42 @@ class Catalogue:
         return idx, np.asarray(geo.haversine_km(lat, lon, self.lat[idx], self.lon[idx]), float)
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+
+
+@cache
+def _keep_freed_heap() -> None:
+    """Let a serving process reuse the heap its requests free. One request for a national
+    catalogue makes arrays of some MB per stage (30,000 candidates x features); glibc's
+    defaults hand each back to the system on free and page-fault it in again on the next
+    request: 5,700 faults and +60% feature-building time per request at 300,000 activities,
+    measured, in a process started from a snapshot (a process that built its catalogue had
+    stretched its heap and thresholds while building, and hid this). Arrays up to 32 MB (glibc's
+    own dynamic ceiling) come from the heap, and up to 64 MB freed at its top is kept. Once per
+    process; never when the operator tunes malloc through its MALLOC_* variables."""
+    if any(name.startswith("MALLOC_") for name in os.environ):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def _give_back_freed_memory() -> None:
+    """Return the C heap freed after a build to the system (glibc keeps it otherwise: about
+    300 MB after 300,000 activities, in a process that may go on to fork workers)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 # --- snapshots --------------------------------------------------------------------------------
 
 SNAPSHOT_FORMAT = "matcher-catalogue-snapshot/1"
@@ -743,6 +821,9 @@ def builder_version() -> str:
     return digest.hexdigest()
 
 
+builder_version()  # now, at import: the code running, not what may be on disk later
+
+
 def snapshot_folder(snapshot_dir: str | Path, source_sha256: str) -> Path:
     """Where the snapshot of a catalogue file with this SHA-256 lives."""
     return Path(snapshot_dir) / f"catalogue-{source_sha256}"
@@ -777,6 +858,7 @@ def write_snapshot(catalogue: Catalogue, snapshot_dir: str | Path, source_sha256
             "parts": parts,
         }
         (temp / _MANIFEST).write_text(json.dumps(manifest, indent=1), "utf-8")
+        temp.chmod(0o755)  # as a folder made any other way (mkdtemp's is private)
         try:
             os.rename(temp, final)
         except OSError:
@@ -847,8 +929,11 @@ def _map_array(path: Path, part: dict[str, Any]) -> np.ndarray:
         size = os.fstat(f.fileno()).st_size
         if size != part["bytes"]:
             raise SnapshotUnusable(f"{path.name} fails its checksum")
-        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-        mapped = mmap.mmap(f.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
+        if hasattr(mmap, "MAP_POPULATE"):  # Linux: every page mapped in one call
+            flags = mmap.MAP_SHARED | mmap.MAP_POPULATE
+            mapped = mmap.mmap(f.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
+        else:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     view = memoryview(mapped)
     digest = hashlib.sha256()
     for start in range(0, size, _HASH_CHUNK):
@@ -919,30 +1004,93 @@ def _load_through_snapshot(cls: type[Catalogue], path: Path, snapshot_dir: Path)
             snapshot_dir.mkdir(parents=True, exist_ok=True)
             stack.enter_context(_build_lock(snapshot_dir))
         except OSError as exc:
-            return _unsaved(cls._from_bytes(_read_bytes(path), path), snapshot_dir, exc)
+            return _unsaved(cls._from_file(path)[0], snapshot_dir, exc)
         try:  # another process may have written it while this one waited
             return _snapshot_of(path, snapshot_dir, sha)
         except SnapshotUnusable as exc:
             problem = None if str(exc) == "absent" else str(exc)
-        data = _read_bytes(path)
-        sha = hashlib.sha256(data).hexdigest()  # the bytes parsed are the bytes it is named by
-        built = cls._from_bytes(data, path)
-        del data
-        if problem:
-            built.report.warnings.append(
+        catalogue = _build_snapshot(cls, path, snapshot_dir)
+        if problem:  # said in this load's report only, not in the snapshot's
+            catalogue.report.warnings.append(
                 f"the catalogue snapshot in {snapshot_dir} was not used ({problem}); it was "
                 "rebuilt from the file"
             )
-        try:
-            folder = write_snapshot(built, snapshot_dir, sha)
-            # Serve from the snapshot just written: the same mapped arrays every later start
-            # has, shared between processes, and the built copies freed.
-            catalogue = load_snapshot(folder, sha, str(path))
-        except (OSError, SnapshotUnusable) as exc:
-            return _unsaved(built, snapshot_dir, exc)
-        catalogue.report = built.report
-        catalogue.report.snapshot = f"written {folder}"
         return catalogue
+
+
+def _build_snapshot(cls: type[Catalogue], path: Path, snapshot_dir: Path) -> Catalogue:
+    """Build the catalogue from the file, write its snapshot, and serve from the snapshot just
+    written: the same mapped arrays every later start has, shared between processes.
+
+    A large file is built in a separate Python process when that can be done: a build leaves
+    its heap fragmented (about 450 MB more anonymous memory than a snapshot start, at 300,000
+    activities), and a serving process may go on to fork workers or live for weeks."""
+    big = False
+    with contextlib.suppress(OSError):  # (if it is gone, the build here says so)
+        big = path.stat().st_size >= _BUILD_APART_BYTES
+    if big:
+        written = _build_apart(path, snapshot_dir)
+        if written is not None:
+            folder, sha = written
+            with contextlib.suppress(SnapshotUnusable):
+                catalogue = load_snapshot(folder, sha, str(path))
+                catalogue.report.snapshot = f"written {folder}"
+                return catalogue
+    built, sha = cls._from_file(path)
+    try:
+        folder = write_snapshot(built, snapshot_dir, sha)
+        catalogue = load_snapshot(folder, sha, str(path))
+        catalogue.report.snapshot = f"written {folder}"
+    except (OSError, SnapshotUnusable) as exc:
+        return _unsaved(built, snapshot_dir, exc)
+    del built
+    _give_back_freed_memory()
+    return catalogue
+
+
+# Files from this size up are built apart (below it a build takes seconds and leaves little).
+_BUILD_APART_BYTES = 16 << 20
+
+
+def _build_apart(path: Path, snapshot_dir: Path) -> tuple[Path, str] | None:
+    """Build and write the snapshot of ``path`` in a new Python process (this one's
+    interpreter and import path); ``(folder, sha256)``, or None when that could not be done
+    (the caller then builds here). A catalogue error is raised as here."""
+    if not sys.executable:
+        return None
+    code = f"import sys; from {__name__} import _prepare; sys.exit(_prepare(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(path), str(snapshot_dir)],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, check=False,
+        )  # fmt: skip
+        said = json.loads(done.stdout.decode("utf-8").strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+    if not isinstance(said, dict):
+        return None
+    if "catalogue_error" in said:
+        raise CatalogueError(str(said["catalogue_error"]))
+    if done.returncode != 0 or "folder" not in said:
+        return None
+    return Path(said["folder"]), str(said["sha256"])
+
+
+def _prepare(argv: list[str]) -> int:
+    """The separate process of :func:`_build_apart`: build, write, and say where, as JSON."""
+    path, snapshot_dir = Path(argv[0]), Path(argv[1])
+    try:
+        built, sha = Catalogue._from_file(path)
+        folder = write_snapshot(built, snapshot_dir, sha)
+    except CatalogueError as exc:
+        print(json.dumps({"catalogue_error": str(exc)}))
+        return 0
+    except OSError as exc:
+        print(json.dumps({"error": exc.__class__.__name__}))
+        return 1
+    print(json.dumps({"folder": str(folder), "sha256": sha}))
+    return 0
 
 
 def _snapshot_of(path: Path, snapshot_dir: Path, sha: str) -> Catalogue:

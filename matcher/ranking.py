@@ -122,7 +122,11 @@ class Matcher:
         if len(idx) == 0:
             return idx, np.zeros(0), np.zeros((0, len(COLUMN)))
         X = build_features(
-            People([person], cat), cat, np.zeros(len(idx), np.intp), idx, self._evidence,
+            People([person], cat),
+            cat,
+            np.zeros(len(idx), np.intp),
+            idx,
+            self._evidence,
             distance_km=distance,
         )
         if len(idx) > MAX_MODEL_CANDIDATES and not isinstance(self.scorer, ColdStartScorer):

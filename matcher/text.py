@@ -226,8 +226,10 @@ class _Phrases(dict[tuple[str, ...], list[str]]):
     """Phrase (as words) -> labels, knowing which words can start a phrase: most tokens start
     none, and are passed over at once."""
 
-    first: frozenset[str] = frozenset()
-    labels: tuple[str, ...] = ()
+    first: frozenset[str] = frozenset()  # the first words of its phrases
+    first2: frozenset[str] = frozenset()  # ... of its two-word phrases
+    first3: frozenset[str] = frozenset()  # ... of its three-word phrases
+    order: dict[str, int] = {}  # label -> its place in the lexicon (set per index)
 
 
 def _phrase_index(lexicon: dict[str, tuple[str, ...]]) -> _Phrases:
@@ -238,7 +240,9 @@ def _phrase_index(lexicon: dict[str, tuple[str, ...]]) -> _Phrases:
             if key and label not in index.setdefault(key, []):
                 index[key].append(label)
     index.first = frozenset(key[0] for key in index)
-    index.labels = tuple(lexicon)
+    index.first2 = frozenset(key[0] for key in index if len(key) == 2)
+    index.first3 = frozenset(key[0] for key in index if len(key) == 3)
+    index.order = {label: k for k, label in enumerate(lexicon)}
     return index
 
 
@@ -255,15 +259,17 @@ def _find(tokens: list[str], index: _Phrases) -> dict[str, set[str]]:
     if not present:
         return {}
     keys = [(t,) for t in present if (t,) in index]
-    if len(tokens) > 1:
-        keys += index.keys() & set(zip(tokens, tokens[1:]))
-    if len(tokens) > 2:
-        keys += index.keys() & set(zip(tokens, tokens[1:], tokens[2:]))
+    if len(tokens) > 1 and not index.first2.isdisjoint(present):
+        keys += index.keys() & set(zip(tokens, tokens[1:], strict=False))
+    if len(tokens) > 2 and not index.first3.isdisjoint(present):
+        keys += index.keys() & set(zip(tokens, tokens[1:], tokens[2:], strict=False))
     found: dict[str, set[str]] = {}
     for key in keys:
         for label in index[key]:
             found.setdefault(label, set()).add(" ".join(key))
-    return {label: found[label] for label in index.labels if label in found}
+    if len(found) < 2:
+        return found
+    return {label: found[label] for label in sorted(found, key=index.order.__getitem__)}
 
 
 def concepts_in(text: str) -> set[str]:

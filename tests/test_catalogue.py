@@ -391,3 +391,303 @@ def test_directory_search_filters_orders_and_measures():
     assert ids(catalogue.search(need="money")[0]) == ["debt"]
     assert ids(catalogue.search(day="tue")[0]) == ["far"]
     assert catalogue.search()[1] is None
+
+
+# --- text: cleaned and tokenised once, at load ----------------------------------------------
+
+
+def test_descriptions_are_cleaned_once_at_load_and_never_again(monkeypatch):
+    import matcher.catalogue as module
+    from matcher.text import clean_html
+
+    calls = []
+
+    def counting(text):
+        calls.append(text)
+        return clean_html(text)
+
+    monkeypatch.setattr(module, "clean_html", counting)
+    records = [act(f"d{k}", description=f"<p>Walk {k} &amp; talk</p>") for k in range(5)]
+    records += [act("plain", description="Fish &amp;amp; chips"), act("none")]
+    catalogue = Catalogue.from_records(records)
+    assert len(calls) == 6  # one cleaning per description, none for the activity without one
+    assert catalogue.get("d0").description == "Walk 0 & talk"
+    # decoded once: the text said "&amp;" in so many letters, and still does
+    assert catalogue.get("plain").description == "Fish &amp; chips"
+    assert catalogue.has_word(catalogue.index_of("plain"), "amp")
+    assert catalogue.has_word(catalogue.index_of("plain"), "chip")
+    assert not catalogue.has_word(catalogue.index_of("plain"), "walk")
+
+    from matcher.ranking import Matcher
+
+    calls.clear()
+    monkeypatch.setattr(Catalogue, "text_of", lambda *_: pytest.fail("text_of at request time"))
+    matches = Matcher(catalogue).recommend({"interests": "fish and chips, talk"}, 10)
+    assert matches and calls == []  # serving cleans nothing
+
+
+def test_an_oruk_description_is_cleaned_once(tmp_path):
+    feed = {"content": [{"id": "s1", "name": "Chippy club",
+                         "description": "<p>Fish &amp;amp; chips</p>",
+                         "organization": {"name": "Org"}}]}  # fmt: skip
+    path = tmp_path / "feed.json"
+    path.write_text(json.dumps(feed), "utf-8")
+    catalogue = Catalogue.load(path)
+    assert catalogue.report.kind == "oruk"
+    assert catalogue.get("s1").description == "Fish &amp; chips"
+
+
+def test_text_of_reads_the_prepared_description():
+    catalogue = Catalogue.from_records([act("a", "Walks", description="<b>Tea</b> &amp;amp; cake")])
+    text = Catalogue.text_of(catalogue.get("a"))
+    assert text.endswith("Tea &amp; cake")  # as held, not cleaned a second time
+
+
+# --- activities, materialised on demand ------------------------------------------------------
+
+
+def test_activities_are_the_validated_records_with_clean_descriptions(demo_catalogue_file):
+    from matcher.contract import parse_activity
+    from matcher.text import clean_html
+
+    raw = json.loads(demo_catalogue_file.read_text("utf-8"))["activities"]
+    catalogue = Catalogue.load(demo_catalogue_file)
+    assert len(catalogue.activities) == len(raw)
+    for record, activity in zip(raw, catalogue, strict=True):
+        expected = parse_activity(record)
+        if expected.description:
+            expected = expected.model_copy(update={"description": clean_html(expected.description)})
+        assert activity == expected
+        assert activity.to_dict() == expected.to_dict()
+    assert catalogue.activities[-1] == catalogue.activities[len(raw) - 1]
+    assert catalogue.activities[np.int64(3)].id == catalogue.ids[3]
+    assert [a.id for a in catalogue.activities[2:5]] == catalogue.ids[2:5]
+    with pytest.raises(IndexError):
+        catalogue.activities[len(raw)]
+
+
+# --- snapshots ------------------------------------------------------------------------------
+
+SNAPSHOT_RECORDS = [
+    *RECORDS,
+    act("html", "Knit and natter", description="<p>Knitting &amp; a cuppa.</p><p>All welcome</p>",
+        location={"postcode": "LS6 3HN"}, sessions=[{"day": "tue", "start": "19:00"}],
+        languages=["en", "pl"], accessibility=["wheelchair"], cost=1.5, min_age=18),
+    act("infer", "Debt and benefits advice drop-in", location={"postcode": "LS6"}),
+    act("nowhere", "Walking football", location={"postcode": "ZZ99 9ZZ"}, status="inactive"),
+    act("closed", "Closed choir", status="inactive", gender="female", format="group"),
+]  # fmt: skip
+
+
+def _catalogue_file(tmp_path, records=SNAPSHOT_RECORDS, name="catalogue.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps({"activities": [*records, {"id": "bad", "cost": -1}]}), "utf-8")
+    return path
+
+
+def assert_same_catalogue(a: Catalogue, b: Catalogue) -> None:
+    assert a.ids == b.ids and a.position == b.position
+    assert list(a.activities) == list(b.activities)
+    assert [x.to_dict() for x in a] == [x.to_dict() for x in b]
+    for name in ("lat", "lon", "location_precision", "located", "online", "active", "min_age",
+                 "max_age", "gender", "format", "referral", "cost", "capacity", "access",
+                 "n_access", "slots", "n_sessions", "evening_share", "languages",
+                 "needs_listed", "needs_inferred", "needs_were_inferred", "concepts",
+                 "located_positions", "always_candidates"):  # fmt: skip
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
+    for name in ("text_matrix", "text_columns"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert type(x) is type(y) and x.shape == y.shape
+        for part in ("data", "indices", "indptr"):
+            assert np.array_equal(getattr(x, part), getattr(y, part)), (name, part)
+    assert a.vectorizer.vocabulary_ == b.vectorizer.vocabulary_
+    assert np.array_equal(a.vectorizer.idf_, b.vectorizer.idf_)
+    query = ["likes the allotment and singing", "debt", "zzz"]
+    assert (a.vectorizer.transform(query) != b.vectorizer.transform(query)).nnz == 0
+    assert a.concept_names == b.concept_names and a.language_bit == b.language_bit
+    reports = [c.report.to_dict() for c in (a, b)]
+    for report in reports:  # what became of the snapshot aside, the same report
+        report.pop("snapshot", None)
+        report["warnings"] = [w for w in report["warnings"] if "snapshot" not in w]
+    assert reports[0] == reports[1]
+
+
+def test_snapshot_round_trip_equals_a_fresh_load(tmp_path):
+    from matcher.ranking import Matcher
+
+    path = _catalogue_file(tmp_path)
+    fresh = Catalogue.load(path)
+    assert fresh.report.snapshot is None
+    first = Catalogue.load(path, tmp_path / "snapshots")
+    assert first.report.snapshot.startswith("written ")
+    later = Catalogue.load(path, tmp_path / "snapshots")
+    assert later.report.snapshot.startswith("loaded ")
+    assert later.report.skipped and later.report.warnings  # the bad record and the postcode
+    for loaded in (first, later):
+        assert_same_catalogue(fresh, loaded)
+    profiles = [{"location": {"lat": 53.8, "lon": -1.55}, "needs": ["money", "loneliness"],
+                 "interests": "knitting", "languages": ["pl"]},
+                {"needs": ["physical_activity"], "age": 40}]  # fmt: skip
+    for profile in profiles:
+        expected = [m.to_dict() for m in Matcher(fresh).recommend(profile, 10)]
+        assert [m.to_dict() for m in Matcher(later).recommend(profile, 10)] == expected
+    assert later.search(text="knitting")[0].tolist() == fresh.search(text="knitting")[0].tolist()
+    # one snapshot, named by the file's SHA-256, and nothing half-written left behind
+    from matcher.catalogue import file_sha256
+
+    assert [p.name for p in (tmp_path / "snapshots").iterdir() if not p.name.startswith(".b")] == [
+        f"catalogue-{file_sha256(path)}"
+    ]
+
+
+def test_a_snapshot_load_neither_parses_nor_validates(tmp_path, monkeypatch):
+    import matcher.catalogue as module
+
+    path = _catalogue_file(tmp_path)
+    Catalogue.load(path, tmp_path / "snapshots")
+    for name in ("_parse_records", "parse_activity", "clean_html", "words"):
+        monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("parsed again"))
+    later = Catalogue.load(path, tmp_path / "snapshots")
+    assert later.report.snapshot.startswith("loaded ")
+    assert later.get("html").description == "Knitting & a cuppa.\nAll welcome"
+    # the mapped arrays are read-only: nothing can change a snapshot shared between workers
+    assert not later.lat.flags.writeable and not later.text_matrix.data.flags.writeable
+
+
+def test_a_changed_file_gets_its_own_snapshot(tmp_path):
+    path = _catalogue_file(tmp_path)
+    Catalogue.load(path, tmp_path / "snapshots")
+    path.write_text(json.dumps(RECORDS), "utf-8")
+    changed = Catalogue.load(path, tmp_path / "snapshots")
+    assert changed.report.snapshot.startswith("written ") and changed.ids == ["a1", "a2", "a3"]
+    assert len(list((tmp_path / "snapshots").glob("catalogue-*"))) == 2
+
+
+def _corrupt(folder, how):
+    if how == "flipped byte":
+        part = folder / "needs_inferred.npy"
+        data = bytearray(part.read_bytes())
+        data[-3] ^= 0xFF
+        part.write_bytes(bytes(data))
+    elif how == "truncated part":
+        part = folder / "text_data.npy"
+        part.write_bytes(part.read_bytes()[:-8])
+    elif how == "missing part":
+        (folder / "meta.json").unlink()
+    elif how == "garbage manifest":
+        (folder / "manifest.json").write_text("{not json", "utf-8")
+    elif how == "another builder":
+        manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+        manifest["builder"] = "0" * 64
+        (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+    elif how == "another file":
+        manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+        manifest["source_sha256"] = "0" * 64
+        (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+    elif how == "an extra part":
+        manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+        manifest["parts"]["../../evil.npy"] = manifest["parts"]["lat.npy"]
+        (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+
+
+@pytest.mark.parametrize("how", ["flipped byte", "truncated part", "missing part",
+                                 "garbage manifest", "another builder", "another file",
+                                 "an extra part"])  # fmt: skip
+def test_a_corrupt_or_mismatched_snapshot_is_rebuilt_with_a_note(tmp_path, how):
+    path = _catalogue_file(tmp_path)
+    fresh = Catalogue.load(path)
+    (folder,) = Path_glob(tmp_path / "snapshots", path)
+    _corrupt(folder, how)
+    rebuilt = Catalogue.load(path, tmp_path / "snapshots")
+    assert rebuilt.report.snapshot.startswith("written ")
+    (note,) = [w for w in rebuilt.report.warnings if "snapshot" in w]
+    assert "not used" in note and "rebuilt" in note
+    assert_same_catalogue(fresh, rebuilt)
+    again = Catalogue.load(path, tmp_path / "snapshots")  # and the new one is sound
+    assert again.report.snapshot.startswith("loaded ")
+    assert not any("snapshot" in w for w in again.report.warnings)
+
+
+def Path_glob(snapshots, path):  # noqa: N802 - a helper: write the snapshot, return its folder
+    Catalogue.load(path, snapshots)
+    return sorted(snapshots.glob("catalogue-*"))
+
+
+def test_a_snapshot_is_never_unpickled(tmp_path, monkeypatch):
+    """Even a snapshot whose manifest vouches for a pickled part (someone who can write the
+    instance folder) is refused before anything is unpickled, and rebuilt."""
+    import hashlib
+    import os
+    import pickle
+
+    path = _catalogue_file(tmp_path)
+    (folder,) = Path_glob(tmp_path / "snapshots", path)
+    marker = tmp_path / "unpickled"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.mkdir, (str(marker),))
+
+    part = folder / "lat.npy"
+    np.save(part, np.array([Payload()], dtype=object), allow_pickle=True)
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    data = part.read_bytes()
+    manifest["parts"]["lat.npy"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a snapshot was unpickled")
+
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    catalogue = Catalogue.load(path, tmp_path / "snapshots")
+    assert not marker.exists()
+    assert any("lat.npy holds Python objects" in w for w in catalogue.report.warnings)
+    assert catalogue.report.snapshot.startswith("written ")
+
+
+def test_loads_at_once_share_one_snapshot(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = _catalogue_file(tmp_path)
+    with ThreadPoolExecutor(3) as pool:
+        loaded = list(pool.map(lambda _: Catalogue.load(path, tmp_path / "snapshots"), range(3)))
+    states = sorted(c.report.snapshot.split()[0] for c in loaded)
+    assert states == ["loaded", "loaded", "written"]  # one built it; the others waited and mapped
+    for other in loaded[1:]:
+        assert_same_catalogue(loaded[0], other)
+    names = [p.name for p in (tmp_path / "snapshots").iterdir()]
+    assert len([n for n in names if n.startswith("catalogue-")]) == 1
+    assert not [n for n in names if n.startswith(".catalogue-")]  # no temporary folder left
+
+
+def test_a_snapshot_folder_that_cannot_be_written_still_loads(tmp_path):
+    path = _catalogue_file(tmp_path)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", "utf-8")
+    catalogue = Catalogue.load(path, blocked)
+    assert catalogue.report.snapshot.startswith("not written")
+    assert any("no catalogue snapshot could be written" in w for w in catalogue.report.warnings)
+    assert_same_catalogue(Catalogue.load(path), catalogue)
+
+
+def test_a_missing_file_is_a_catalogue_error_with_a_snapshot_folder(tmp_path):
+    with pytest.raises(CatalogueError, match="no such file"):
+        Catalogue.load(tmp_path / "nope.json", tmp_path / "snapshots")
+
+
+def test_a_large_file_is_built_in_a_separate_process(tmp_path, monkeypatch):
+    import matcher.catalogue as module
+
+    monkeypatch.setattr(module, "_BUILD_APART_BYTES", 0)  # every file is "large"
+    built_here = []
+    monkeypatch.setattr(module, "_give_back_freed_memory", lambda: built_here.append(1))
+    path = _catalogue_file(tmp_path)
+    first = Catalogue.load(path, tmp_path / "snapshots")
+    assert first.report.snapshot.startswith("written ") and built_here == []
+    assert_same_catalogue(Catalogue.load(path), first)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"id": "x"}]), "utf-8")
+    with pytest.raises(CatalogueError, match=f"{bad}: no valid activities"):
+        Catalogue.load(bad, tmp_path / "snapshots")

@@ -390,3 +390,23 @@ def test_prepare_many_gives_the_same_rows_as_prepare_one_at_a_time(catalogue):
             np.arange(n_a),
         )
         np.testing.assert_array_equal(together[p == k], alone, err_msg=PROFILES[k].get("id"))
+
+
+def test_given_distances_give_the_same_rows(catalogue):
+    for profile in ({"location": HOME, "travel": "walk"}, {"needs": ["loneliness"]}):
+        person = prepare(parse_profile(profile), catalogue)
+        idx, distance = catalogue.nearby(person.lat, person.lon, 1000.0)
+        people = People([person], catalogue)
+        p = np.zeros(len(idx), np.intp)
+        computed = build_features(people, catalogue, p, idx)
+        given = build_features(people, catalogue, p, idx, distance_km=distance)
+        np.testing.assert_array_equal(given, computed)  # to the last bit (NaN where unknown)
+
+
+def test_nearby_distances_are_the_haversine_distances(catalogue):
+    idx, distance = catalogue.nearby(53.8, -1.55, 1000.0)
+    expected = geo.haversine_km(53.8, -1.55, catalogue.lat[idx], catalogue.lon[idx])
+    np.testing.assert_array_equal(distance, expected)
+    assert list(idx) == list(catalogue.candidates(53.8, -1.55, 1000.0))
+    idx, distance = catalogue.nearby(None, None, 10.0)
+    assert list(idx) == list(range(len(catalogue))) and np.isnan(distance).all()

@@ -166,3 +166,18 @@ def test_allowed_does_not_change_the_catalogue():
     before = catalogue.active.copy()
     allowed(person, catalogue, np.arange(2))
     np.testing.assert_array_equal(catalogue.active, before)
+
+
+def test_allowed_with_the_candidates_distances_is_the_same_mask():
+    rng = np.random.default_rng(5)
+    records = [act(id=f"a{k}", location={"lat": float(53.8 + rng.normal(0, 0.05)),
+                                         "lon": float(-1.55 + rng.normal(0, 0.08))},
+                   online=bool(k % 7 == 0)) for k in range(200)]  # fmt: skip
+    records += [act(id="nowhere")]
+    catalogue = Catalogue.from_records(records)
+    for max_km in (1.0, 3.0, 10.0):
+        person = prepare(parse_profile({"location": HOME, "max_travel_km": max_km}), catalogue)
+        idx, distance = catalogue.nearby(person.lat, person.lon, 2 * max_km)
+        expected = allowed(person, catalogue, idx)
+        np.testing.assert_array_equal(allowed(person, catalogue, idx, distance), expected)
+        assert 0 < expected.sum() < len(idx)

@@ -3,6 +3,7 @@ needs, ranks by need, and varies its suggestions across the person's needs."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from matcher.catalogue import Catalogue
@@ -216,3 +217,37 @@ def test_variety_keeps_the_best_first(matcher):
 def test_variety_changes_only_the_order_of_allowed_activities(matcher):
     every = set(ids(matcher.recommend(PERSON, 100, variety=False)))
     assert set(ids(matcher.recommend(PERSON, 100))) == every
+
+
+def test_distances_are_computed_once_per_request(matcher, monkeypatch):
+    from matcher import geo
+
+    calls = []
+    haversine = geo.haversine_km
+
+    def counting(*args):
+        calls.append(len(np.atleast_1d(args[2])))
+        return haversine(*args)
+
+    monkeypatch.setattr(geo, "haversine_km", counting)
+    before = [m.to_dict() for m in matcher.recommend(PERSON, 5)]
+    assert len(calls) == 1  # by Catalogue.nearby, for the candidates; filters and features reuse it
+    assert calls[0] <= len(matcher.catalogue)
+    monkeypatch.setattr(geo, "haversine_km", haversine)
+    assert [m.to_dict() for m in matcher.recommend(PERSON, 5)] == before
+
+
+def test_a_snapshot_catalogue_ranks_the_same(matcher, tmp_path):
+    import json
+
+    path = tmp_path / "catalogue.json"
+    path.write_text(json.dumps(RECORDS), "utf-8")
+    Catalogue.load(path, tmp_path / "snapshots")
+    mapped = Catalogue.load(path, tmp_path / "snapshots")
+    assert mapped.report.snapshot.startswith("loaded ")
+    for profile in (PERSON, {"needs": ["loneliness"], "interests": "singing"}, {}):
+        expected = [(m.to_dict(), m.needs, m.location_unknown) for m in matcher.recommend(profile)]
+        got = [
+            (m.to_dict(), m.needs, m.location_unknown) for m in Matcher(mapped).recommend(profile)
+        ]
+        assert got == expected

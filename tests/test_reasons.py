@@ -308,3 +308,24 @@ def test_the_need_reason_survives_a_model_that_credits_nothing():
     by_id = {m.activity_id: m for m in found}
     assert "Helps with loneliness" in by_id["garden"].reasons
     assert MIN_REASONS <= len(by_id["garden"].reasons) <= MAX_REASONS
+
+
+def test_interest_words_come_from_the_text_index_not_a_second_tokenising(monkeypatch):
+    import matcher.reasons as reasons
+
+    records = [{"id": "origami", "name": "Paper folding club", "location": HOME,
+                "description": "<p>Origami &amp; paper crafts for beginners</p>"},
+               {"id": "other", "name": "Chess club", "location": HOME}]  # fmt: skip
+    matcher = Matcher(Catalogue.from_records(records))
+    seen = []
+
+    def recording(text, *args):
+        seen.append(text)
+        return words(text, *args)
+
+    words = reasons.words
+    monkeypatch.setattr(reasons, "words", recording)
+    said = "origami, and folding paper"
+    got = reasons_for(matcher, {"location": HOME, "interests": said})
+    assert "Matches your interest in origami and folding" in got["origami"]
+    assert seen and set(seen) <= set(said.replace(",", " ").split())  # only the person's words

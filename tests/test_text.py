@@ -73,6 +73,22 @@ def test_plain_text_passes_through():
     assert clean_html("  spaced \t out  \n\n\n next  ") == "spaced out\nnext"
 
 
+@pytest.mark.parametrize(
+    ("text", "clean"),
+    [
+        ("a\tb", "a b"),
+        ("a\u00a0b", "a b"),
+        ("a \u200b b", "a b"),
+        ("a  b", "a b"),
+        ("a b", "a b"),
+        ("a \r\n b", "a\nb"),
+        ("<p>one\ttwo</p>  <p>\u00a0three</p>", "one two\nthree"),
+    ],
+)
+def test_every_run_of_blanks_becomes_one_space(text, clean):
+    assert clean_html(text) == clean
+
+
 @pytest.mark.parametrize("empty", [None, "", "<p></p>", "<script>x()</script>", " &nbsp; "])
 def test_clean_html_of_nothing_is_empty(empty):
     assert clean_html(empty) == ""
@@ -114,6 +130,14 @@ def test_stem(word, expected):
 def test_stem_makes_forms_meet():
     for group in (("walk", "walks", "walking"), ("garden", "gardens", "gardening")):
         assert len({stem(w) for w in group}) == 1, group
+
+
+def test_words_with_a_stem_cache_are_the_same_words():
+    cache: dict[str, str] = {}
+    for text in ("The Men's SHED, for all of us!", "Walking & Talking", "walks walks the", ""):
+        assert text_words(text, cache) == text_words(text)
+        assert text_words(text, cache) == text_words(text)  # and again, from the cache
+    assert cache["walking"] == "walk" and cache["the"] == ""  # stop words are remembered too
 
 
 def test_words_lowercase_drop_stop_words_and_apostrophes():
@@ -164,6 +188,20 @@ def test_every_concept_and_need_phrase_finds_itself():
         assert need in NEEDS
         for phrase in phrases:
             assert need_hits(phrase).get(need, 0) >= 1, (need, phrase)
+
+
+def test_phrases_are_found_anywhere_and_counted_once():
+    # a phrase at the very start or end, overlapping phrases, and a repeat
+    assert concepts_in("tai chi") >= {"tai chi", "gentle exercise"}
+    assert "company" in concepts_in("coffee morning")
+    assert need_hits("lunch club, coffee morning, lunch club")["loneliness"] == 2
+    assert need_hits("someone to talk to about debt")["money"] == 1
+    assert need_hits("drug and alcohol misuse") == {"substance_use": 3}
+
+
+def test_need_hits_list_needs_in_the_lexicons_order():
+    hits = need_hits("debt advice for carers who are lonely")
+    assert list(hits) == [n for n in NEED_LEXICON if n in hits]
 
 
 def test_analyse_folds_synonyms_into_a_shared_token():
