@@ -19,10 +19,9 @@ import gc
 import hashlib
 import json
 import mmap
+import multiprocessing
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -552,7 +551,6 @@ class Catalogue:
         )
         self.concept_names: list[str] = meta["concept_names"]
         self._build_spatial_index()
-        _keep_freed_heap()
         report.loaded = n
         report.without_location = int((~self.located & ~self.online).sum())
         report.online = int(self.online.sum())
@@ -739,31 +737,6 @@ class Catalogue:
         if lat is None or lon is None:
             return idx, np.full(len(idx), np.nan)
         return idx, np.asarray(geo.haversine_km(lat, lon, self.lat[idx], self.lon[idx]), float)
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-
-
-@cache
-def _keep_freed_heap() -> None:
-    """Let a serving process reuse the heap its requests free. One request for a national
-    catalogue makes arrays of some MB per stage (30,000 candidates x features); glibc's
-    defaults hand each back to the system on free and page-fault it in again on the next
-    request: 5,700 faults and +60% feature-building time per request at 300,000 activities,
-    measured, in a process started from a snapshot (a process that built its catalogue had
-    stretched its heap and thresholds while building, and hid this). Arrays up to 32 MB (glibc's
-    own dynamic ceiling) come from the heap, and up to 64 MB freed at its top is kept. Once per
-    process; never when the operator tunes malloc through its MALLOC_* variables."""
-    if any(name.startswith("MALLOC_") for name in os.environ):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-        libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def _give_back_freed_memory() -> None:
@@ -1053,44 +1026,45 @@ _BUILD_APART_BYTES = 16 << 20
 
 
 def _build_apart(path: Path, snapshot_dir: Path) -> tuple[Path, str] | None:
-    """Build and write the snapshot of ``path`` in a new Python process (this one's
-    interpreter and import path); ``(folder, sha256)``, or None when that could not be done
-    (the caller then builds here). A catalogue error is raised as here."""
-    if not sys.executable:
-        return None
-    code = f"import sys; from {__name__} import _prepare; sys.exit(_prepare(sys.argv[1:]))"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
+    """Build and write the snapshot of ``path`` in a new Python process (spawned: this one's
+    interpreter and import path, nothing of its memory); ``(folder, sha256)``, or None when
+    that could not be done (the caller then builds here). A catalogue error is raised as
+    here."""
+    spawn = multiprocessing.get_context("spawn")
+    receive, send = spawn.Pipe(duplex=False)
+    child = spawn.Process(target=_prepare, args=(str(path), str(snapshot_dir), send))
+    said: Any = None
     try:
-        done = subprocess.run(
-            [sys.executable, "-c", code, str(path), str(snapshot_dir)],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, check=False,
-        )  # fmt: skip
-        said = json.loads(done.stdout.decode("utf-8").strip().splitlines()[-1])
-    except (OSError, ValueError, IndexError):
-        return None
+        child.start()
+        send.close()
+        said = receive.recv()
+    except (OSError, EOFError, AssertionError):  # no child (a daemon may not have one), or it died
+        said = None
+    finally:
+        receive.close()
+        if child.pid is not None:
+            child.join()
     if not isinstance(said, dict):
         return None
     if "catalogue_error" in said:
         raise CatalogueError(str(said["catalogue_error"]))
-    if done.returncode != 0 or "folder" not in said:
+    if "folder" not in said:
         return None
     return Path(said["folder"]), str(said["sha256"])
 
 
-def _prepare(argv: list[str]) -> int:
-    """The separate process of :func:`_build_apart`: build, write, and say where, as JSON."""
-    path, snapshot_dir = Path(argv[0]), Path(argv[1])
+def _prepare(path: str, snapshot_dir: str, out: Any) -> None:
+    """The separate process of :func:`_build_apart`: build, write, and say where."""
     try:
-        built, sha = Catalogue._from_file(path)
-        folder = write_snapshot(built, snapshot_dir, sha)
+        built, sha = Catalogue._from_file(Path(path))
+        folder = write_snapshot(built, Path(snapshot_dir), sha)
     except CatalogueError as exc:
-        print(json.dumps({"catalogue_error": str(exc)}))
-        return 0
+        out.send({"catalogue_error": str(exc)})
+        return
     except OSError as exc:
-        print(json.dumps({"error": exc.__class__.__name__}))
-        return 1
-    print(json.dumps({"folder": str(folder), "sha256": sha}))
-    return 0
+        out.send({"error": exc.__class__.__name__})
+        return
+    out.send({"folder": str(folder), "sha256": sha})
 
 
 def _snapshot_of(path: Path, snapshot_dir: Path, sha: str) -> Catalogue:
