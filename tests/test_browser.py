@@ -4,27 +4,16 @@ phone-sized screen."""
 
 from __future__ import annotations
 
-import os
 import re
 import threading
-from pathlib import Path
 
 import pytest
 from api_support import make_app
+from browser_support import chromium, needs_chromium
 
 pytest_plugins = ["conftest_api"]  # the catalogue fixture
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Skipped on a developer's machine without chromium; never in CI, where .ci/run installs it and
-# a missing browser must fail rather than pass quietly.
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("CI"),
-    reason="/usr/bin/chromium is not installed (apt-get install -y chromium; .ci/run does this)",
-)
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +32,8 @@ def server(tmp_path_factory, catalogue):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright  # never `playwright install`: Debian's chromium
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(params=[True, False], ids=["with-js", "without-js"])

@@ -8,26 +8,16 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from api_support import PASSWORD, PROFILE, make_app, make_governed_app
+from browser_support import chromium, needs_chromium
 
 pytest_plugins = ["conftest_api"]  # the catalogue fixture
 
-CHROMIUM = Path("/usr/bin/chromium")
-# As in test_browser.py: skipped on a developer's machine without chromium, never in CI.
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("CI"),
-    reason="/usr/bin/chromium is not installed (apt-get install -y chromium; .ci/run does this)",
-)
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+pytestmark = needs_chromium
 
 
 class _Seen:
@@ -99,12 +89,8 @@ def attacker():
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright  # never `playwright install`: Debian's chromium
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

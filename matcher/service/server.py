@@ -10,15 +10,16 @@ request and the service answers normally as soon as it ends.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
-import multiprocessing
 import os
+import subprocess
 import sys
 import threading
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -156,10 +157,13 @@ PURGE_EVERY_SECONDS = 24 * 3600
 PURGE_TIMEOUT_SECONDS = 600.0  # a purge of years of referrals on a slow disk; then tomorrow
 
 
-def _purge_in_child(url: str, before: str, out: Any) -> None:
-    """The purge itself, in a fresh interpreter (see :func:`start_purger`)."""
-    with Store(url) as store:
-        out.send(store.purge(date.fromisoformat(before), actor="system"))
+# The purge, run by a fresh interpreter that imports only the store; the URL comes on standard
+# input, so it shows in no process list.
+_PURGE_CODE = (
+    "import sys; from datetime import date; from matcher.store import Store; "
+    "url, before = sys.stdin.read().split(); store = Store(url); "
+    "print(store.purge(date.fromisoformat(before), actor='system')); store.close()"
+)
 
 
 def start_purger(settings: Settings, every: float = PURGE_EVERY_SECONDS) -> threading.Event:
@@ -168,34 +172,32 @@ def start_purger(settings: Settings, every: float = PURGE_EVERY_SECONDS) -> thre
 
     In the master rather than on a request: it runs whether or not anyone calls (a quiet
     service still forgets on time), no request waits for it, and it runs once per replica, not
-    once per worker. The purge itself runs in a spawned interpreter, never in the master: a
+    once per worker. The purge itself runs in a child interpreter, never in the master: a
     worker forked while a master thread held an SQLite lock inherited it and hung on its first
     write (seen in 1 of 3 restarts with 4 workers). Replicas purging the same database at once
     is harmless: the second deletes nothing."""
     stop = threading.Event()
     log = logging.getLogger("matcher.api")
-    spawn = multiprocessing.get_context("spawn")
 
     def purge_once() -> None:
         before = datetime.now(timezone.utc).date() - timedelta(days=settings.retention_days)
-        receive, send = spawn.Pipe(duplex=False)
-        child = spawn.Process(
-            target=_purge_in_child, args=(settings.store_url(), before.isoformat(), send),
-            name="matcher-purge", daemon=True,
-        )  # fmt: skip
         try:
-            child.start()
-            send.close()
-            count = receive.recv() if receive.poll(PURGE_TIMEOUT_SECONDS) else None
-        except (OSError, EOFError):  # the child failed: its store is down, say
-            count = None
-        finally:
-            receive.close()
-            child.join(10)
-            if child.is_alive():
-                child.kill()
-        if count is None:  # tried again tomorrow; never the server's problem
-            log.warning(json.dumps({"event": "purge_failed", "exitcode": child.exitcode}))
+            # subprocess copes with gunicorn's arbiter reaping the child before it does.
+            done = subprocess.run(
+                [sys.executable, "-c", _PURGE_CODE],
+                input=f"{settings.store_url()} {before.isoformat()}\n",
+                capture_output=True, text=True, timeout=PURGE_TIMEOUT_SECONDS, check=False,
+            )  # fmt: skip
+            count: int | None = int(done.stdout.split()[-1])
+            why = None
+        except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
+            # The store is down, say: tried again tomorrow, never the server's end. The last
+            # line of a traceback names the exception; its message could hold a value.
+            count, why = None, type(exc).__name__
+            with contextlib.suppress(NameError, IndexError):
+                why = done.stderr.strip().splitlines()[-1].split(":")[0][:100]
+        if count is None:
+            log.warning(json.dumps({"event": "purge_failed", "reason": why}))
             return
         log.info(json.dumps({"event": "purged", "referrals": count, "before": before.isoformat()}))
 
