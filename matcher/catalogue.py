@@ -19,9 +19,10 @@ import gc
 import hashlib
 import json
 import mmap
-import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -1026,45 +1027,45 @@ _BUILD_APART_BYTES = 16 << 20
 
 
 def _build_apart(path: Path, snapshot_dir: Path) -> tuple[Path, str] | None:
-    """Build and write the snapshot of ``path`` in a new Python process (spawned: this one's
-    interpreter and import path, nothing of its memory); ``(folder, sha256)``, or None when
-    that could not be done (the caller then builds here). A catalogue error is raised as
-    here."""
-    spawn = multiprocessing.get_context("spawn")
-    receive, send = spawn.Pipe(duplex=False)
-    child = spawn.Process(target=_prepare, args=(str(path), str(snapshot_dir), send))
-    said: Any = None
+    """Build and write the snapshot of ``path`` in a new Python process (this interpreter,
+    which finds this package as this process did, and nothing of its memory); ``(folder,
+    sha256)``, or None when that could not be done (the caller then builds here). A catalogue
+    error is raised as here. A plain child process, not multiprocessing's: that would leave a
+    resource-tracker process behind for good."""
+    if not sys.executable:
+        return None
+    code = f"import sys; from {__name__} import _prepare; sys.exit(_prepare(sys.argv[1:]))"
     try:
-        child.start()
-        send.close()
-        said = receive.recv()
-    except (OSError, EOFError, AssertionError):  # no child (a daemon may not have one), or it died
-        said = None
-    finally:
-        receive.close()
-        if child.pid is not None:
-            child.join()
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(path), str(snapshot_dir)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, check=False,
+        )  # fmt: skip
+        said = json.loads(done.stdout.decode("utf-8").strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
     if not isinstance(said, dict):
         return None
     if "catalogue_error" in said:
         raise CatalogueError(str(said["catalogue_error"]))
-    if "folder" not in said:
+    if done.returncode != 0 or "folder" not in said:
         return None
     return Path(said["folder"]), str(said["sha256"])
 
 
-def _prepare(path: str, snapshot_dir: str, out: Any) -> None:
-    """The separate process of :func:`_build_apart`: build, write, and say where."""
+def _prepare(argv: list[str]) -> int:
+    """The separate process of :func:`_build_apart`: build, write, and say where, as JSON."""
+    path, snapshot_dir = Path(argv[0]), Path(argv[1])
     try:
-        built, sha = Catalogue._from_file(Path(path))
-        folder = write_snapshot(built, Path(snapshot_dir), sha)
+        built, sha = Catalogue._from_file(path)
+        folder = write_snapshot(built, snapshot_dir, sha)
     except CatalogueError as exc:
-        out.send({"catalogue_error": str(exc)})
-        return
+        print(json.dumps({"catalogue_error": str(exc)}))
+        return 0
     except OSError as exc:
-        out.send({"error": exc.__class__.__name__})
-        return
-    out.send({"folder": str(folder), "sha256": sha})
+        print(json.dumps({"error": exc.__class__.__name__}))
+        return 1
+    print(json.dumps({"folder": str(folder), "sha256": sha}))
+    return 0
 
 
 def _snapshot_of(path: Path, snapshot_dir: Path, sha: str) -> Catalogue:
