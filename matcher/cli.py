@@ -12,7 +12,6 @@ import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
-from importlib.resources import files
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,10 +33,6 @@ from .scoring import load_scorer
 from .settings import Settings, load_settings
 
 EXIT_BAD_INPUT = 2
-
-
-def demo_catalogue_path() -> Path:
-    return Path(str(files("matcher") / "data" / "demo_catalogue.json"))
 
 
 class _Parser(argparse.ArgumentParser):

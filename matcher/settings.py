@@ -43,7 +43,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import InvalidInput
 
-__all__ = ["Settings", "load_settings", "normalise_database_url"]
+__all__ = ["Settings", "demo_catalogue_path", "load_settings", "normalise_database_url"]
+
+
+def demo_catalogue_path() -> Path:
+    """The bundled demo catalogue (350 synthetic activities around Leeds), package data."""
+    return Path(str(files("matcher") / "data" / "demo_catalogue.json"))
 
 
 def normalise_database_url(url: str) -> str:
@@ -87,9 +92,7 @@ class Settings(BaseSettings):
 
     def catalogue_source(self) -> Path:
         """The configured catalogue (file or pulled folder), else the bundled demo catalogue."""
-        if self.catalogue:
-            return Path(self.catalogue)
-        return Path(str(files("matcher") / "data" / "demo_catalogue.json"))
+        return Path(self.catalogue) if self.catalogue else demo_catalogue_path()
 
     def store_url(self) -> str:
         """The referral store's URL: the one configured, else SQLite in the instance folder."""

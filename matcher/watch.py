@@ -141,7 +141,7 @@ class Watcher:
             self._next_check = time.monotonic() + self.check_seconds
             forced, self._reload_requested = self._reload_requested, False
             catalogue = self._check_catalogue(forced)
-            scorer = self._check_model(forced, catalogue is not None)
+            scorer = self._check_model(forced)
             if catalogue is None and scorer is None:
                 return
             try:
@@ -190,18 +190,15 @@ class Watcher:
                previous=previous, activities=len(catalogue))  # fmt: skip
         return catalogue
 
-    def _check_model(self, forced: bool, catalogue_changed: bool) -> Scorer | None:
+    def _check_model(self, forced: bool) -> Scorer | None:
+        """A new scorer when the model folder changed and loads; None keeps the one serving."""
         key = fingerprint(self.path)
-        if key == self._key and not forced and not catalogue_changed:
+        if key == self._key and not forced:
             return None
-        changed = key != self._key or forced
         self._key = key
         if key is None:
-            if changed:
-                _event(logging.WARNING, "model_missing", serving=self.version())
+            _event(logging.WARNING, "model_missing", serving=self.version())
             return None
-        if not changed:
-            return None  # only the catalogue changed: the scorer in service carries over
         try:
             scorer, _ = load_scorer(self.path)
         except ModelError as exc:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from matcher.settings import demo_catalogue_path
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-DEMO_CATALOGUE = Path(__file__).resolve().parents[1] / "matcher" / "data" / "demo_catalogue.json"
+DEMO_CATALOGUE = demo_catalogue_path()  # the installed package's, as the service reads it
 
 
 def _existing(path: Path) -> Path:

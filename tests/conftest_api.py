@@ -7,8 +7,7 @@ import pytest
 from api_support import make_app
 
 from matcher.catalogue import Catalogue
-from matcher.cli import demo_catalogue_path
-from matcher.settings import Settings
+from matcher.settings import Settings, demo_catalogue_path
 
 
 @pytest.fixture(scope="session")

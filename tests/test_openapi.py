@@ -13,7 +13,7 @@ from api_support import make_app
 from hypothesis import HealthCheck, settings
 
 from matcher.catalogue import Catalogue
-from matcher.cli import demo_catalogue_path
+from matcher.settings import demo_catalogue_path
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis.config import SchemathesisConfig  # noqa: E402

@@ -553,16 +553,21 @@ class Store:
     def disable_user(self, name: str, *, actor: str) -> None:
         """Stop a user signing in (for good: the name is not reused). Disabling a disabled
         user changes nothing and is not an error."""
+        self._retire(users, "disabled", name, "user", actor)
+
+    def _retire(self, table: Any, flag: str, name: str, kind: str, actor: str) -> None:
+        """Set a user's ``disabled`` or a key's ``revoked`` (with its time) and audit it, once:
+        retiring what is retired already changes nothing."""
         acc.check_name(name)
-        line = trail.row(_now(), actor, "user.disabled", subject=f"user:{name}")
+        line = trail.row(_now(), actor, f"{kind}.{flag}", subject=f"{kind}:{name}")
         with self._transaction(write=True) as conn:
-            found = conn.execute(select(users.c.disabled).where(users.c.name == name)).first()
+            found = conn.execute(select(table.c[flag]).where(table.c.name == name)).first()
             if found is None:
-                raise AccountError("name: no such user")
-            if not found.disabled:
+                raise AccountError(f"name: no such {kind}")
+            if not found[0]:
                 conn.execute(
-                    update(users).where(users.c.name == name)
-                    .values(disabled=1, disabled_at=_stamp())
+                    update(table).where(table.c.name == name)
+                    .values({flag: 1, f"{flag}_at": _stamp()})
                 )  # fmt: skip
                 conn.execute(insert(audit).values(**line))
 
@@ -624,18 +629,7 @@ class Store:
     def revoke_key(self, name: str, *, actor: str) -> None:
         """Revoke a key for good (the name is not reused). Revoking a revoked key changes
         nothing and is not an error."""
-        acc.check_name(name)
-        line = trail.row(_now(), actor, "key.revoked", subject=f"key:{name}")
-        with self._transaction(write=True) as conn:
-            found = conn.execute(select(api_keys.c.revoked).where(api_keys.c.name == name)).first()
-            if found is None:
-                raise AccountError("name: no such key")
-            if not found.revoked:
-                conn.execute(
-                    update(api_keys).where(api_keys.c.name == name)
-                    .values(revoked=1, revoked_at=_stamp())
-                )  # fmt: skip
-                conn.execute(insert(audit).values(**line))
+        self._retire(api_keys, "revoked", name, "key", actor)
 
     def keys(self) -> list[ApiKey]:
         with self._transaction() as conn:
