@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from .accounts import ROLES, SCOPES, AccountError, ApiKey, User, hash_password
 from .database import StoreError
+from .demand import AGE_BANDS, Demand, age_band
 from .migrate import current, head, upgrade
 from .referrals import Outcome, OutcomeExists, Referral, Store, UnknownReferral, minimise
 
 __all__ = [
+    "AGE_BANDS",
     "ROLES",
     "SCOPES",
     "AccountError",
     "ApiKey",
+    "Demand",
     "Outcome",
     "OutcomeExists",
     "Referral",
@@ -27,6 +30,7 @@ __all__ = [
     "StoreError",
     "UnknownReferral",
     "User",
+    "age_band",
     "current",
     "hash_password",
     "head",

@@ -44,6 +44,7 @@ from ..errors import MatcherError, UnknownPostcode
 from ..geo import normalise_postcode
 from . import accounts as acc
 from . import audit as trail
+from . import demand as demand_lines
 from .accounts import AccountError, ApiKey, User
 from .database import (
     BUSY_TIMEOUT_MS,
@@ -57,8 +58,9 @@ from .database import (
     parse_url,
     sqlite_in_use,
 )
+from .demand import Demand
 from .migrate import check, upgrade_engine
-from .tables import api_keys, audit, outcomes, throttle, users
+from .tables import api_keys, audit, demand, outcomes, throttle, users
 from .tables import referrals as table
 
 __all__ = ["OutcomeExists", "Outcome", "Referral", "Store", "UnknownReferral", "minimise"]
@@ -423,6 +425,51 @@ class Store:
             total, answered = conn.execute(query).one()
         return {"referrals": total, "with_outcome": answered, "pending": total - answered}
 
+    # --- demand record -------------------------------------------------------------------
+
+    def add_demand(
+        self,
+        day: date | str,
+        district: str | None,
+        travel: str | None,
+        age_band: str,
+        within_reach: dict[str, int],
+    ) -> None:
+        """Add one anonymous line to the demand record (one per match request): the day
+        (a date or "YYYY-MM-DD"), the postcode district ("LS6", or None), the travel mode (a
+        contract travel mode or None), the age band ("<40", "40-64", "65+" or "unknown"; see
+        :func:`matcher.store.demand.age_band`) and, for each stated need code, how many allowed
+        activities serving it were within reach (``{}`` when no need was stated).
+
+        Each field is checked for its narrow shape first (ValueError naming the field): no
+        profile id or free text can be stored. Not audited: a search changes nothing about
+        anyone, and the line names no one."""
+        values = demand_lines.row(demand_lines.check(day, district, travel, age_band, within_reach))
+        with self._transaction(write=True) as conn:
+            conn.execute(insert(demand).values(**values))
+
+    def demand_rows(self, since: date | None = None) -> Iterator[Demand]:
+        """The demand record, oldest first (optionally from a day on): each line a
+        :class:`matcher.store.demand.Demand` named tuple ``(day, district, travel, age_band,
+        within_reach)``, ``within_reach`` a dict of need code -> count. Read a page at a time,
+        each in its own short transaction."""
+        last: int | None = None
+        columns = [demand.c.id, demand.c.day, demand.c.district, demand.c.travel,
+                   demand.c.age_band, demand.c.within_reach]  # fmt: skip
+        while True:
+            query = select(*columns).order_by(demand.c.id).limit(AUDIT_PAGE)
+            if since is not None:
+                query = query.where(demand.c.day >= since.isoformat())
+            if last is not None:
+                query = query.where(demand.c.id > last)
+            with self._transaction() as conn:
+                rows = conn.execute(query).mappings().all()
+            for row in rows:
+                yield demand_lines.read(row)
+            if len(rows) < AUDIT_PAGE:
+                return
+            last = rows[-1]["id"]
+
     # --- erasure and retention -----------------------------------------------------------
 
     def erase(self, referral_id: str, *, actor: str) -> None:
@@ -439,9 +486,11 @@ class Store:
         self._scrub()
 
     def purge(self, before: date, *, actor: str = "system") -> int:
-        """Delete every referral made before ``before`` (a date, UTC), with its outcomes;
-        returns how many. Also drops failed sign-ins too old for any throttle. Audited once,
-        "referrals.purged", naming no referral."""
+        """Delete every referral made before ``before`` (a date, UTC), with its outcomes (their
+        case references, baseline and follow-up wellbeing go with them); returns how many.
+        Also drops demand lines from before that day (anonymous, but kept no longer than the
+        referrals they are reported beside) and failed sign-ins too old for any throttle.
+        Audited once, "referrals.purged", naming no referral."""
         if isinstance(before, datetime):
             before = before.date()
         old = table.c.date < before.isoformat()
@@ -451,6 +500,7 @@ class Store:
                 delete(outcomes).where(outcomes.c.referral_id.in_(select(table.c.id).where(old)))
             )
             count = conn.execute(delete(table).where(old)).rowcount
+            conn.execute(delete(demand).where(demand.c.day < before.isoformat()))
             conn.execute(
                 delete(throttle).where(throttle.c.at < clock.time() - THROTTLE_HORIZON_SECONDS)
             )

@@ -24,7 +24,9 @@ from sqlalchemy import (
     text,
 )
 
-__all__ = ["api_keys", "audit", "metadata", "outcomes", "referrals", "throttle", "users"]
+__all__ = [
+    "api_keys", "audit", "demand", "metadata", "outcomes", "referrals", "throttle", "users",
+]  # fmt: skip
 
 metadata = MetaData()
 
@@ -55,8 +57,16 @@ referrals = Table(
     # PostgreSQL fills it from an identity; SQLite has no sequences, so the insert gives
     # max + 1, which its one-writer-at-a-time transactions make unique.
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), Identity(), nullable=False),
+    # The link worker's pseudonymous case reference (1-40 of A-Z a-z 0-9 - _), grouping the
+    # referrals of one plan; NULL when none was given.
+    Column("case_ref", Text),
+    # The actor who made it ("user:alice", "key:x"), so a caseload is a link worker's own;
+    # NULL for a referral made before revision 0004 that the audit trail did not name.
+    Column("created_by", Text),
+    Column("wellbeing", Text),  # baseline ONS4 as a JSON object, NULL when not given
     Index("referrals_date", "date"),
     Index("referrals_seq", "seq", unique=True),
+    Index("referrals_case", "case_ref"),
 )
 
 # Every outcome ever recorded for a referral, oldest first by id; the latest is the one that
@@ -77,6 +87,9 @@ outcomes = Table(
     Column("recorded_at", Text, nullable=False),  # ISO 8601 UTC, to the second
     Column("recorded_by", Text, nullable=False),  # an actor: "user:alice", "key:x", "migration"
     Column("correction", Integer, nullable=False),  # 1 when it replaced an earlier outcome
+    # 1 when the person chose not to go (``attended`` is then 0).
+    Column("declined", Integer, nullable=False, server_default=text("0")),
+    Column("wellbeing", Text),  # ONS4 at follow-up as a JSON object, NULL when not given
     Index("outcomes_referral", "referral_id", "id"),
     Index(
         "outcomes_one_first",
@@ -136,4 +149,20 @@ throttle = Table(
     Column("at", Float, nullable=False),
     Index("throttle_client_at", "client", "at"),
     Index("throttle_at", "at"),
+)
+
+# One anonymous line per match request, for the provision report: no profile id, no free text,
+# nothing that points back to a person or a referral. ``district`` is a postcode district
+# ("LS6"); ``age_band`` one of "<40", "40-64", "65+", "unknown"; ``within_reach`` a JSON object
+# of need code -> number of allowed activities serving it within reach ("{}": no need stated).
+demand = Table(
+    "demand",
+    metadata,
+    Column("id", _serial(), Identity(), primary_key=True),
+    Column("day", Text, nullable=False),  # YYYY-MM-DD, UTC
+    Column("district", Text),
+    Column("travel", Text),
+    Column("age_band", Text, nullable=False),
+    Column("within_reach", Text, nullable=False),
+    Index("demand_day", "day"),
 )
