@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import current_app, g
 
 from ..catalogue import Catalogue
 from ..contract import Profile
+from ..demand import demand_line
 from ..ranking import Matcher
 from ..store import OutcomeExists, Store, UnknownReferral
 from ..watch import Watcher
+from .logs import log_event
 
 __all__ = ["OutcomeExists", "Service", "UnknownReferral", "audit_actor", "service"]
 
@@ -37,6 +41,7 @@ class Service:
         self.queue_timeout = queue_timeout
         self._key_digests = [hashlib.sha256(k.encode()).digest() for k in keys]
         self._closed = False
+        self.demand_failures = 0  # demand lines that could not be written, since start
 
     @property
     def catalogue(self) -> Catalogue:
@@ -69,6 +74,21 @@ class Service:
         m = self.watcher.current()
         g.model_version = m.model_version
         return m
+
+    def note_demand(self, profile: Profile, matcher: Matcher) -> None:
+        """Add this match request's anonymous line to the demand record (matcher.demand). A
+        failure here never fails the match: it is logged as a count of failures, with the
+        error's type only (never a profile field)."""
+        try:
+            line = demand_line(profile, matcher.catalogue)
+            self.store.add_demand(
+                datetime.now(timezone.utc).date(), line.district, line.travel, line.age_band,
+                line.within_reach,
+            )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - the person's match matters more than a count
+            self.demand_failures += 1
+            log_event(logging.WARNING, "demand_not_recorded", error=type(exc).__name__,
+                      failures=self.demand_failures)  # fmt: skip
 
     def refer(
         self, profile: Profile, activity_id: str, shown: list[str] | None, *, actor: str

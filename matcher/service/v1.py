@@ -29,6 +29,7 @@ def match() -> Any:
     body: MatchRequest = validated(MatchRequest, json_body())
     matcher = service().matcher()
     matches = matcher.recommend(body.profile, body.limit)
+    service().note_demand(body.profile, matcher)  # the anonymous demand line (never fails)
     out: dict[str, Any] = {}
     if body.profile.id is not None:
         out["id"] = body.profile.id
