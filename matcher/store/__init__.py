@@ -14,10 +14,23 @@ from .accounts import ROLES, SCOPES, AccountError, ApiKey, User, hash_password
 from .database import StoreError
 from .demand import AGE_BANDS, Demand, age_band
 from .migrate import current, head, upgrade
-from .referrals import Outcome, OutcomeExists, Referral, Store, UnknownReferral, minimise
+from .referrals import (
+    ONS4,
+    Outcome,
+    OutcomeExists,
+    Referral,
+    ReferralFact,
+    Store,
+    UnknownReferral,
+    check_case,
+    check_wellbeing,
+    district_of,
+    minimise,
+)
 
 __all__ = [
     "AGE_BANDS",
+    "ONS4",
     "ROLES",
     "SCOPES",
     "AccountError",
@@ -26,12 +39,16 @@ __all__ = [
     "Outcome",
     "OutcomeExists",
     "Referral",
+    "ReferralFact",
     "Store",
     "StoreError",
     "UnknownReferral",
     "User",
     "age_band",
+    "check_case",
+    "check_wellbeing",
     "current",
+    "district_of",
     "hash_password",
     "head",
     "minimise",

@@ -16,13 +16,14 @@ sector's centre).
 from __future__ import annotations
 
 import json
+import re
 import time as clock
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -63,14 +64,24 @@ from .migrate import check, upgrade_engine
 from .tables import api_keys, audit, demand, outcomes, throttle, users
 from .tables import referrals as table
 
-__all__ = ["OutcomeExists", "Outcome", "Referral", "Store", "UnknownReferral", "minimise"]
+__all__ = [
+    "ONS4", "OutcomeExists", "Outcome", "Referral", "ReferralFact", "Store", "UnknownReferral",
+    "check_case", "check_wellbeing", "district_of", "minimise",
+]  # fmt: skip
 
-FIELDS = ("id", "created_at", "date", "profile", "activity_id", "shown", "model_version")
+FIELDS = ("id", "created_at", "date", "profile", "activity_id", "shown", "model_version",
+          "case_ref", "created_by", "wellbeing")  # fmt: skip
 COLUMNS = [table.c[name] for name in FIELDS]
 OUTCOME_COLUMNS = [
     outcomes.c.referral_id, outcomes.c.attended, outcomes.c.sessions_attended,
-    outcomes.c.recorded_at, outcomes.c.recorded_by, outcomes.c.correction,
+    outcomes.c.recorded_at, outcomes.c.recorded_by, outcomes.c.correction, outcomes.c.declined,
+    outcomes.c.wellbeing,
 ]  # fmt: skip
+
+# The four ONS personal wellbeing questions, each scored 0-10 (for anxiety, lower is better).
+ONS4 = ("life_satisfaction", "worthwhile", "happiness", "anxiety")
+# A case reference is pseudonymous by shape: letters, digits, "-" and "_", at most 40.
+_CASE = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 # SQLite has no sequences; its writers take turns (BEGIN IMMEDIATE), so max + 1 is unique.
 NEXT_SEQ = select(func.coalesce(func.max(table.c.seq), 0) + 1).scalar_subquery()
@@ -102,13 +113,17 @@ class Outcome:
     recorded_at: str
     recorded_by: str
     correction: bool
+    declined: bool = False  # the person chose not to go (``attended`` is then False)
+    wellbeing: dict[str, int] | None = None  # ONS4 at follow-up
 
 
 @dataclass(frozen=True)
 class Referral:
     """One stored referral and every outcome recorded for it (oldest first); ``attended``,
-    ``sessions_attended`` and ``outcome_at`` are the latest outcome's, None while there is
-    none."""
+    ``sessions_attended``, ``outcome_at``, ``declined`` and ``wellbeing_after`` are the latest
+    outcome's, None while there is none. ``case`` is the link worker's case reference,
+    ``created_by`` the actor who made it ("user:alice"; None when unknown), ``wellbeing`` the
+    baseline ONS4 scores (a dict of :data:`ONS4` -> 0-10, or None)."""
 
     id: str
     created_at: str
@@ -118,6 +133,9 @@ class Referral:
     shown: list[str] | None
     model_version: str | None
     outcomes: list[Outcome] = field(default_factory=list)
+    case: str | None = None
+    created_by: str | None = None
+    wellbeing: dict[str, int] | None = None
 
     @property
     def latest(self) -> Outcome | None:
@@ -135,6 +153,24 @@ class Referral:
     def outcome_at(self) -> str | None:
         return None if self.latest is None else self.latest.recorded_at
 
+    @property
+    def declined(self) -> bool | None:
+        return None if self.latest is None else self.latest.declined
+
+    @property
+    def wellbeing_after(self) -> dict[str, int] | None:
+        """The latest outcome's ONS4 scores (None when it gave none, or there is none)."""
+        return None if self.latest is None else self.latest.wellbeing
+
+    @property
+    def status(self) -> str:
+        """ "open" (no outcome yet), "attended", "declined" or "not_attended"."""
+        if self.latest is None:
+            return "open"
+        if self.latest.declined:
+            return "declined"
+        return "attended" if self.latest.attended else "not_attended"
+
     def to_uptake(self) -> dict[str, Any]:
         """The contract's uptake record (§4), with the latest outcome; only for a referral
         with an outcome."""
@@ -151,7 +187,68 @@ class Referral:
             out["sessions_attended"] = self.sessions_attended
         if self.shown is not None:
             out["shown"] = self.shown
+        # Contract v1.1 (§7): present only when there is something to say, so a v1.0 record
+        # reads as it always did.
+        if self.declined:
+            out["declined"] = True
+        if self.wellbeing is not None:
+            out["wellbeing_before"] = self.wellbeing
+        if self.wellbeing_after is not None:
+            out["wellbeing_after"] = self.wellbeing_after
+        if self.case is not None:
+            out["case"] = self.case
         return out
+
+
+class ReferralFact(NamedTuple):
+    """What the provision report needs of one referral, and nothing that identifies it: the
+    day made, the postcode district of the person's stored postcode (None without one), the
+    stated need codes in priority order, and the outcome: "attended", "declined",
+    "not_attended", or None while there is none."""
+
+    date: str
+    district: str | None
+    needs: tuple[str, ...]
+    outcome: str | None
+
+
+def check_case(case: Any) -> str | None:
+    """A case reference as stored (None for none); ValueError naming the field otherwise."""
+    if case is None:
+        return None
+    if not isinstance(case, str) or not _CASE.fullmatch(case):
+        raise ValueError("case: expected 1-40 letters, digits, - or _")
+    return case
+
+
+def check_wellbeing(scores: Any, name: str = "wellbeing") -> dict[str, int] | None:
+    """ONS4 scores as stored (None for none): exactly the four questions, whole numbers 0-10;
+    ValueError naming the field otherwise."""
+    if scores is None:
+        return None
+    if not isinstance(scores, dict) or set(scores) != set(ONS4):
+        raise ValueError(f"{name}: expected the four ONS4 scores {', '.join(ONS4)}")
+    for key in ONS4:
+        value = scores[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+            raise ValueError(f"{name}.{key}: expected a whole number from 0 to 10")
+    return {key: scores[key] for key in ONS4}
+
+
+def _scores_text(scores: dict[str, int] | None) -> str | None:
+    return None if scores is None else json.dumps(scores, separators=(",", ":"))
+
+
+def district_of(profile: dict[str, Any]) -> str | None:
+    """The postcode district ("LS6") of a stored profile's postcode; None without one."""
+    location = profile.get("location")
+    postcode = location.get("postcode") if isinstance(location, dict) else None
+    if not isinstance(postcode, str):
+        return None
+    try:
+        return normalise_postcode(postcode).partition(" ")[0]
+    except UnknownPostcode:
+        return None
 
 
 def minimise(profile: dict[str, Any]) -> dict[str, Any]:
@@ -322,10 +419,17 @@ class Store:
         *,
         actor: str = "system",
         when: datetime | None = None,
+        case: str | None = None,
+        wellbeing: dict[str, int] | None = None,
     ) -> str:
         """Record that a person (their contract profile) was referred; returns the new id.
 
-        The profile is stored minimised (:func:`minimise`). Audited "referral.created"."""
+        ``case`` is the link worker's pseudonymous case reference (1-40 of A-Z a-z 0-9 - _),
+        ``wellbeing`` the baseline ONS4 scores; either may be None (ValueError naming the
+        field when malformed). The profile is stored minimised (:func:`minimise`), and
+        ``actor`` as who made it. Audited "referral.created"."""
+        case = check_case(case)
+        wellbeing = check_wellbeing(wellbeing)
         when = when or _now()
         referral_id = f"r-{uuid.uuid4().hex}"
         values = {
@@ -336,6 +440,9 @@ class Store:
             "activity_id": activity_id,
             "shown": None if shown is None else json.dumps(shown, ensure_ascii=False),
             "model_version": model_version,
+            "case_ref": case,
+            "created_by": actor,
+            "wellbeing": _scores_text(wellbeing),
         }
         line = trail.row(_now(), actor, "referral.created", referral_id=referral_id)
         with self._transaction(write=True) as conn:
@@ -351,8 +458,13 @@ class Store:
         *,
         actor: str = "system",
         correction: bool = False,
+        declined: bool = False,
+        wellbeing: dict[str, int] | None = None,
     ) -> Referral:
         """Record whether the person went; every outcome is kept, with who and when.
+
+        ``declined=True`` records that the person chose not to go (``attended`` must then be
+        false: ValueError naming the field); ``wellbeing`` the ONS4 scores at follow-up.
 
         A referral's first outcome is recorded once: another one raises
         :class:`OutcomeExists` unless ``correction=True``, which adds it as the latest. Of two
@@ -360,6 +472,9 @@ class Store:
         other raises :class:`OutcomeExists`. Raises :class:`UnknownReferral` for an unknown id.
         Audited "outcome.recorded", or "outcome.corrected" when it replaced one. Returns the
         referral as this call left it."""
+        if declined and attended:
+            raise ValueError("attended: expected false when declined is true")
+        wellbeing = check_wellbeing(wellbeing)
         with self._transaction(write=True) as conn:
             # Lock the referral (on SQLite, BEGIN IMMEDIATE already made this transaction the
             # only writer), so whoever comes second sees the first one's outcome.
@@ -388,6 +503,8 @@ class Store:
                         recorded_at=_stamp(),
                         recorded_by=actor,
                         correction=int(bool(earlier)),
+                        declined=int(bool(declined)),
+                        wellbeing=_scores_text(wellbeing),
                     )
                 )
             except IntegrityError:  # the partial unique index: a first outcome got there first
@@ -417,6 +534,51 @@ class Store:
             found = _outcomes(conn, None, since=since)
         for row in rows:
             yield _referral(row, found.get(row["id"], []))
+
+    def case_referrals(self, case: str, owner: str | None = None) -> list[Referral]:
+        """The referrals under one case reference, in the order made, with their outcomes;
+        with ``owner`` (an actor, "user:alice") only those that actor made. An ill-formed case
+        reference finds none."""
+        try:
+            check_case(case)
+        except ValueError:
+            return []
+        query = select(*COLUMNS).where(table.c.case_ref == case)
+        if owner is not None:
+            query = query.where(table.c.created_by == owner)
+        return self._with_outcomes(query.order_by(table.c.created_at, table.c.seq))
+
+    def open_referrals(self, owner: str | None = None) -> list[Referral]:
+        """Referrals with no outcome yet, oldest first (the caseload: the oldest are the most
+        overdue for a follow-up); with ``owner`` (an actor, "user:alice") only those that
+        actor made, without it everyone's (for admins). Each has ``outcomes == []``; group by
+        ``case`` (None when none was given)."""
+        query = select(*COLUMNS).where(
+            ~exists().where(outcomes.c.referral_id == table.c.id)
+        )  # fmt: skip
+        if owner is not None:
+            query = query.where(table.c.created_by == owner)
+        return self._with_outcomes(query.order_by(table.c.created_at, table.c.seq))
+
+    def _with_outcomes(self, query: Any) -> list[Referral]:
+        with self._transaction() as conn:
+            rows = conn.execute(query).mappings().all()
+            found = _outcomes(conn, [r["id"] for r in rows]) if rows else {}
+        return [_referral(row, found.get(row["id"], [])) for row in rows]
+
+    def referral_facts(self, since: date | None = None) -> Iterator[ReferralFact]:
+        """For the provision report, each referral (made on or after ``since``) as a
+        :class:`ReferralFact` ``(date, district, needs, outcome)``: no referral or profile id,
+        no case reference, nothing else of the profile."""
+        for ref in self.referrals(since=since):
+            needs = ref.profile.get("needs")
+            yield ReferralFact(
+                date=ref.date,
+                district=district_of(ref.profile),
+                needs=tuple(n for n in needs if isinstance(n, str)) if isinstance(needs, list)
+                else (),
+                outcome=None if ref.latest is None else ref.status,
+            )  # fmt: skip
 
     def counts(self) -> dict[str, int]:
         with_outcome = select(func.count(func.distinct(outcomes.c.referral_id))).scalar_subquery()
@@ -745,6 +907,8 @@ def _outcomes(
                 recorded_at=row["recorded_at"],
                 recorded_by=row["recorded_by"],
                 correction=bool(row["correction"]),
+                declined=bool(row["declined"]),
+                wellbeing=_scores(row["wellbeing"]),
             )
         )
     return found
@@ -760,7 +924,14 @@ def _referral(row: RowMapping, found: list[Outcome]) -> Referral:
         shown=None if row["shown"] is None else json.loads(row["shown"]),
         model_version=row["model_version"],
         outcomes=found,
+        case=row["case_ref"],
+        created_by=row["created_by"],
+        wellbeing=_scores(row["wellbeing"]),
     )
+
+
+def _scores(stored: str | None) -> dict[str, int] | None:
+    return None if stored is None else json.loads(stored)
 
 
 def _user(row: Any) -> User:
