@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from . import geo
 from .catalogue import FORMAT_CODES, GENDER_CODES, Catalogue
-from .contract import ACCESSIBILITY, DAY_PARTS, NEEDS, Profile
+from .contract import ACCESSIBILITY, DAY_PARTS, NEEDS, PARTS, Profile
 from .errors import InvalidProfile, UnknownPostcode
 from .text import concepts_in
 
@@ -40,7 +40,12 @@ FEATURES: tuple[str, ...] = (
     "free",
     "schedule_fit",  # share of its sessions at times the person is free
     "by_arrangement",  # no fixed sessions
+    "morning_share",  # share of its weekly time slots in the morning, afternoon, evening
+    "afternoon_share",
     "evening_share",
+    "morning_fit",  # share of its slots that are mornings when the person is free; the three
+    "afternoon_fit",  # fits add up to schedule_fit, so a model can weigh times of day apart
+    "evening_fit",  # (say, younger people's evenings, older people's mornings)
     "format_match",  # +1 the preferred format, -1 the other, 0 unknown
     "access_extras",  # accessibility features offered beyond those required
     "age_restricted",
@@ -55,6 +60,7 @@ FEATURES: tuple[str, ...] = (
     "activity_uptake_count",
 )
 COLUMN = {name: k for k, name in enumerate(FEATURES)}
+_PART_NAMES = {"am": "morning", "pm": "afternoon", "eve": "evening"}
 
 # Directions that sense demands of any model: +1 never worse as it grows, -1 never better.
 MONOTONE: dict[str, int] = {
@@ -69,6 +75,9 @@ MONOTONE: dict[str, int] = {
     "travel_minutes": -1,
     "over_budget": -1,
     "schedule_fit": 1,
+    "morning_fit": 1,
+    "afternoon_fit": 1,
+    "evening_fit": 1,
 }
 
 
@@ -268,7 +277,12 @@ def build_features(
     fit = np.einsum("ij,ij->i", slots * 1.0, people.slots[p] * 1.0) / np.maximum(n_slots, 1)
     put("schedule_fit", np.where(n_slots > 0, fit, np.nan))
     put("by_arrangement", (n_slots == 0).astype(float))
-    put("evening_share", catalogue.evening_share[a])
+    free = slots & people.slots[p]
+    for k, part in enumerate(PARTS):
+        in_part = slice(k, None, len(PARTS))  # DAY_PARTS runs day by day: mon_am, mon_pm, …
+        put(f"{_PART_NAMES[part]}_share", slots[:, in_part].sum(axis=1) / np.maximum(n_slots, 1))
+        fit_part = free[:, in_part].sum(axis=1) / np.maximum(n_slots, 1)
+        put(f"{_PART_NAMES[part]}_fit", np.where(n_slots > 0, fit_part, np.nan))
 
     wanted, offered = people.format[p], catalogue.format[a]
     put(

@@ -213,6 +213,31 @@ def test_evening_share(catalogue):
     assert f["evening_share"]["garden"] == 0
 
 
+def test_time_of_day_shares_and_fits(catalogue):
+    # debt: Monday 09:00, Thursday 14:00 and 18:30 — one slot in each part of the day.
+    free_evenings = features_for(catalogue, {"availability": ["thu_eve", "fri_eve"]})
+    for part in ("morning", "afternoon", "evening"):
+        assert free_evenings[f"{part}_share"]["debt"] == pytest.approx(1 / 3)
+    assert free_evenings["evening_fit"]["debt"] == pytest.approx(1 / 3)
+    assert free_evenings["morning_fit"]["debt"] == 0 and free_evenings["afternoon_fit"]["debt"] == 0
+    mornings = features_for(catalogue, {"availability": ["mon_am"]})
+    assert mornings["morning_fit"]["debt"] == pytest.approx(1 / 3)
+    assert mornings["evening_fit"]["debt"] == 0
+    # The three fits split schedule_fit by time of day.
+    any_time = features_for(catalogue, {})
+    total = sum(any_time[f"{part}_fit"]["debt"] for part in ("morning", "afternoon", "evening"))
+    assert total == pytest.approx(any_time["schedule_fit"]["debt"])
+
+
+def test_time_of_day_fit_unknown_without_sessions(catalogue):
+    f = features_for(catalogue, {"availability": ["mon_am"]})
+    by_arrangement = [a for a, v in f["by_arrangement"].items() if v == 1]
+    assert by_arrangement, "the fixture needs an activity without sessions"
+    for part in ("morning", "afternoon", "evening"):
+        assert np.isnan(f[f"{part}_fit"][by_arrangement[0]])
+        assert f[f"{part}_share"][by_arrangement[0]] == 0
+
+
 # --- format, language, access, age ----------------------------------------------------------
 
 
