@@ -1,5 +1,11 @@
 """Reading uptake records (contract §4, JSON Lines or CSV) for training: every bad line reported
-by number and reason, duplicates found, and data too thin to learn from refused."""
+by number and reason, duplicates found, and data too thin to learn from refused.
+
+The file is read as a stream. What is kept per usable line is a few numbers (date, activity,
+outcome, referral, line); the validated records themselves are kept only when asked for
+(``keep_records``), and a feature builder given as ``features`` turns each chunk of lines
+into rows of one preallocated float32 matrix while its profiles are still at hand, so a
+million lines never live as a million pydantic objects."""
 
 from __future__ import annotations
 
@@ -10,8 +16,9 @@ import hashlib
 import io
 import re
 import sys
+from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,12 +38,16 @@ __all__ = [
     "BadLine",
     "UptakeData",
     "UptakeReport",
+    "RowBuilder",
     "check_trainable",
     "load_uptake",
 ]
 
 MIN_ROWS = 200
 MIN_REFERRALS = 50
+# Lines validated between two calls of the feature builder: its float64 block (about 16 MB)
+# and the chunk's profiles are all that a chunk holds at once.
+CHUNK_ROWS = 50_000
 # How many bad lines a refusal message quotes; the report keeps them all.
 QUOTED = 10
 CSV_REQUIRED = ("referral_id", "date", "profile", "activity_id", "attended")
@@ -138,31 +149,92 @@ class UptakeReport:
         }
 
 
+# Builds feature rows for one chunk: (the chunk's distinct profiles, each row's index into
+# them, each row's catalogue position) -> an (n, F) matrix (training.fit.feature_matrix).
+RowBuilder = Callable[[list[Profile], np.ndarray, np.ndarray], np.ndarray]
+
+
 @dataclass
 class UptakeData:
-    """Validated uptake records and the arrays training reads, aligned row by row.
+    """Validated uptake as arrays aligned row by row, one row per usable, first-seen line.
 
-    ``profile_index[k]`` points into ``profiles``, each distinct profile once, so that training
-    prepares each once; ``records[k].profile is profiles[profile_index[k]]``.
     ``activity[k]`` is the activity's position in the catalogue the data was checked against;
-    ``line[k]`` is where the record was in the file.
+    ``referral[k]`` the rank of the row's ``referral_id`` among the distinct ids in sorted
+    order (whole referrals share it); ``line[k]`` is where the row was in the file.
+    ``features`` is the float32 feature matrix when a builder was given to :func:`load_uptake`.
+
+    With ``keep_records`` (the default), ``records[k]`` is the validated record and
+    ``profiles[profile_index[k]] is records[k].profile``, each distinct profile stored once.
+    Without, ``records`` and ``profile_index`` are None, ``profiles`` is empty, and
+    :meth:`records_in` reads the records of chosen rows from the file again.
     """
 
-    records: list[UptakeRecord]
+    records: list[UptakeRecord] | None
     dates: np.ndarray  # datetime64[D]
     activity: np.ndarray  # intp, catalogue positions
     outcome: np.ndarray  # int8, 1 attended
-    profile_index: np.ndarray  # intp, into profiles
+    profile_index: np.ndarray | None  # intp, into profiles
     profiles: list[Profile]
     line: np.ndarray  # int64
     report: UptakeReport
+    referral: np.ndarray = field(default_factory=lambda: np.zeros(0, np.intp))
+    features: np.ndarray | None = None
+    catalogue: Catalogue | None = None
+    _stamp: tuple[int, int] | None = None  # size and mtime when read, to re-read it safely
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.outcome)
 
     @property
     def bad_lines(self) -> list[BadLine]:
         return self.report.rejected
+
+    def records_in(
+        self, rows: np.ndarray, *, max_referrals: int | None = None, seed: int = 0
+    ) -> list[UptakeRecord]:
+        """The validated records of the chosen rows (a boolean mask), in file order.
+
+        With ``max_referrals``, at most that many whole referrals, drawn at random (``seed``)
+        from those the rows belong to: an evaluation sample whose size does not grow with the
+        file. Without kept records the file is read again; a file changed since it was loaded
+        is refused rather than misread.
+        """
+        rows = np.asarray(rows, dtype=bool)
+        if max_referrals is not None:
+            chosen = np.unique(self.referral[rows])
+            if len(chosen) > max_referrals:
+                rng = np.random.default_rng(seed)
+                chosen = np.sort(rng.choice(chosen, size=max_referrals, replace=False))
+                rows = rows & np.isin(self.referral, chosen)
+        if self.records is not None:
+            return [self.records[k] for k in np.flatnonzero(rows)]
+        return self._read_again(set(self.line[rows].tolist()))
+
+    def _read_again(self, wanted: set[int]) -> list[UptakeRecord]:
+        path = Path(self.report.source)
+        where = self.report.source
+        if self.catalogue is None or self._stamp is None:
+            raise InvalidUptake("the records were not kept and the file is not known", where=where)
+        try:
+            info = path.stat()
+        except OSError:
+            info = None
+        if info is None or (info.st_size, info.st_mtime_ns) != self._stamp:
+            raise InvalidUptake("the file changed after it was loaded; load it again", where=where)
+        out: list[UptakeRecord] = []
+        profiles = _Profiles()
+        with _open_text(path) as f:
+            rows = _csv_rows(f, where) if self.report.format == "csv" else _jsonl_rows(f, wanted)
+            for number, row, raw_profile in rows:
+                if number not in wanted:
+                    continue
+                checked = None if isinstance(row, BadLine) else _record(row, number, profiles,
+                                                                         raw_profile)  # fmt: skip
+                if checked is None or isinstance(checked, BadLine):
+                    raise InvalidUptake(f"line {number} no longer validates; load the file again",
+                                        where=where)  # fmt: skip
+                out.append(checked[0])
+        return out
 
 
 # --- reading lines --------------------------------------------------------------------------
@@ -202,9 +274,11 @@ def _from_json(text: str) -> Any:
         raise ValueError(_ONE_LINE.sub(r"at column \1", str(exc))) from None
 
 
-def _jsonl_rows(f: TextIO) -> Iterator[tuple[int, dict | BadLine, str | None]]:
+def _jsonl_rows(
+    f: TextIO, only: set[int] | None = None
+) -> Iterator[tuple[int, dict | BadLine, str | None]]:
     for number, line in enumerate(f, start=1):
-        if not line.strip():
+        if not line.strip() or (only is not None and number not in only):
             continue
         if "\ufffd" in line:
             yield number, BadLine(number, NOT_TEXT, "not valid UTF-8 text"), None
@@ -322,7 +396,9 @@ class _Profiles:
     def __init__(self) -> None:
         self.checked: dict[str, tuple[Profile, int] | BadLine] = {}
         self.distinct: list[Profile] = []
-        self.person: list[str] = []  # who each distinct profile belongs to
+        # Who each distinct profile belongs to, as a hash of the id (or of the text when there is
+        # none): only ever counted, and 8 bytes a line where the text would be hundreds.
+        self.person: list[int] = []
 
     def get(self, key: str, data: Any, number: int, text: bool) -> tuple[Profile, int] | BadLine:
         """The profile on line ``number`` (``data``, decoded or, with ``text``, JSON text) and
@@ -340,7 +416,7 @@ class _Profiles:
                 profile = found
                 found = (profile, len(self.distinct))
                 self.distinct.append(profile)
-                self.person.append(f"id:{profile.id}" if profile.id is not None else key)
+                self.person.append(hash(f"id:{profile.id}" if profile.id is not None else key))
             self.checked[key] = found
         elif isinstance(found, BadLine) and found.line != number:
             found = BadLine(number, found.kind, found.reason)
@@ -412,6 +488,9 @@ def load_uptake(
     min_rows: int = MIN_ROWS,
     min_referrals: int = MIN_REFERRALS,
     log: TextIO | None = sys.stderr,
+    keep_records: bool = True,
+    features: RowBuilder | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> UptakeData:
     """Read and validate an uptake file (JSON Lines or CSV, optionally gzipped) against a
     catalogue.
@@ -421,6 +500,11 @@ def load_uptake(
     keeps its first line. With ``strict``, any bad or duplicate line fails the load. With
     ``for_training``, data too small or with a single outcome is refused
     (:func:`check_trainable`). The summary is written to ``log``.
+
+    The file is read as a stream, ``chunk_rows`` usable lines at a time. Without
+    ``keep_records`` only compact arrays outlive a chunk (see :class:`UptakeData`); with a
+    ``features`` builder, each chunk's rows are built while its profiles are at hand and
+    written into one preallocated float32 matrix, ``UptakeData.features``.
 
     Raises
     ------
@@ -434,6 +518,7 @@ def load_uptake(
         f = _open_text(path)
         first = f.readline()
         f.seek(0)
+        info = path.stat()
     except FileNotFoundError:
         raise InvalidUptake(f"{source}: no such file") from None
     except (OSError, EOFError) as exc:
@@ -441,18 +526,25 @@ def load_uptake(
 
     kind = _detect_format(path, first)
     report = UptakeReport(source=source, format=kind)
-    profiles = _Profiles()
     position = catalogue.position
-    records: list[UptakeRecord] = []
-    activity: list[int] = []
-    profile_index: list[int] = []
-    lines: list[int] = []
-    seen: dict[tuple[str, str], tuple[int, bool]] = {}
+    rows_kept = _Rows(keep_records)
+    matrix = _Matrix(features, _count_lines(path) if features is not None else 0)
     reasons: dict[str, str] = {}  # one string per distinct reason: a million bad lines stay small
+    profiles = _Profiles()
+    chunk_start = 0
 
     def reject(bad: BadLine) -> None:
         reason = reasons.setdefault(bad.reason, bad.reason)
         report.rejected.append(BadLine(bad.line, bad.kind, reason))
+
+    def end_chunk() -> _Profiles:
+        nonlocal chunk_start
+        matrix.add(profiles.distinct, rows_kept.profile_index[chunk_start:],
+                   rows_kept.activity[chunk_start:])  # fmt: skip
+        chunk_start = len(rows_kept)
+        # Profiles of later chunks are validated afresh (a person whose lines straddle the
+        # cut is validated twice): the price of not holding every profile of the file.
+        return profiles if keep_records else _Profiles()
 
     collecting = gc.isenabled()
     # Nothing read here forms a reference cycle, and the collector's repeated passes over a
@@ -477,17 +569,10 @@ def load_uptake(
                     reject(BadLine(number, UNKNOWN_ACTIVITY,
                                    "activity_id: not an activity in the catalogue"))  # fmt: skip
                     continue
-                pair = (record.referral_id, record.activity_id)
-                first = seen.get(pair)
-                if first is not None:
-                    report.duplicates.append((number, first[0]))
-                    report.conflicting += first[1] != record.attended
-                    continue
-                seen[pair] = (number, record.attended)
-                records.append(record)
-                activity.append(at)
-                profile_index.append(index)
-                lines.append(number)
+                rows_kept.add(record, number, at, index, profiles.person[index])
+                if len(rows_kept) - chunk_start >= chunk_rows:
+                    profiles = end_chunk()
+            end_chunk()
     except OSError as exc:  # e.g. a truncated gzip stream
         raise InvalidUptake(f"{source}: cannot be read ({exc.__class__.__name__})") from None
     finally:
@@ -495,13 +580,14 @@ def load_uptake(
             gc.enable()
 
     report.sha256 = _file_sha256(path)
-    report.people = len({profiles.person[k] for k in set(profile_index)})
-    data = _assemble(records, activity, profile_index, lines, profiles.distinct, report)
+    data = rows_kept.assemble(report, profiles.distinct if keep_records else [], matrix)
+    data.catalogue = catalogue
+    data._stamp = (info.st_size, info.st_mtime_ns)
     if log is not None:
         print(report.summary(), file=log)
     if strict and (report.rejected or report.duplicates):
         raise InvalidUptake(_strict_message(report), where=source)
-    if not records:
+    if not len(data):
         detail = "; ".join(str(b) for b in report.rejected[:3])
         raise InvalidUptake(
             "no usable uptake records" + (f" ({detail})" if detail else ""), where=source
@@ -511,32 +597,160 @@ def load_uptake(
     return data
 
 
-def _assemble(
-    records: list[UptakeRecord],
-    activity: list[int],
-    profile_index: list[int],
-    lines: list[int],
-    profiles: list[Profile],
+def _count_lines(path: Path) -> int:
+    """Lines in the file (newlines, plus a last line without one): at least its rows, so the
+    feature matrix can be allocated once before reading."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    count = 0
+    last = b"\n"
+    with opener(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
+
+
+class _Rows:
+    """What is kept of each usable line: compact typed arrays, plus the records and profile
+    indexes only when they are asked for."""
+
+    def __init__(self, keep_records: bool):
+        self.records: list[UptakeRecord] | None = [] if keep_records else None
+        self.days = array("i")  # days since 1970-01-01
+        self.activity = array("q")
+        self.outcome = array("b")
+        self.line = array("q")
+        self.referral = array("q")  # first-seen code of the referral_id
+        self.person = array("q")  # hash of who the profile belongs to
+        self.profile_index = array("q")  # into the profiles of the chunk (or file, when kept)
+        self.referral_code: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.outcome)
+
+    def add(self, record: UptakeRecord, number: int, at: int, index: int, person: int) -> None:
+        if self.records is not None:
+            self.records.append(record)
+        self.days.append(record.date.toordinal() - _EPOCH)
+        self.activity.append(at)
+        self.outcome.append(record.attended)
+        self.line.append(number)
+        self.referral.append(self.referral_code.setdefault(record.referral_id,
+                                                           len(self.referral_code)))  # fmt: skip
+        self.person.append(person)
+        self.profile_index.append(index)
+
+    def assemble(self, report: UptakeReport, profiles: list[Profile], matrix: _Matrix
+                 ) -> UptakeData:  # fmt: skip
+        activity = np.frombuffer(self.activity, dtype=np.int64).astype(np.intp)
+        outcome = np.frombuffer(self.outcome, dtype=np.int8).copy()
+        line = np.frombuffer(self.line, dtype=np.int64).copy()
+        first = np.frombuffer(self.referral, dtype=np.int64)
+        # Referral codes become ranks among the ids in sorted order, as np.unique numbers them.
+        rank = np.empty(len(self.referral_code), dtype=np.intp)
+        for r, rid in enumerate(sorted(self.referral_code)):
+            rank[self.referral_code[rid]] = r
+        referral = rank[first]
+        self.referral_code = {}
+        keep = _first_of_each_pair(referral, activity, len(rank), outcome, line, report)
+        dates = (np.frombuffer(self.days, dtype=np.int32)[keep]).astype("datetime64[D]")
+        records = None
+        if self.records is not None:
+            records = [r for r, k in zip(self.records, keep.tolist(), strict=True) if k]
+        profile_index = np.frombuffer(self.profile_index, dtype=np.int64).astype(np.intp)[keep]
+        kept = int(keep.sum())
+        report.kept = kept
+        report.referrals = int(np.unique(referral[keep]).size)
+        report.people = int(np.unique(np.frombuffer(self.person, dtype=np.int64)[keep]).size)
+        outcome = outcome[keep]
+        if kept:
+            report.attended_rate = float(outcome.mean())
+            report.first_date = str(dates.min())
+            report.last_date = str(dates.max())
+        return UptakeData(
+            records=records,
+            dates=dates,
+            activity=activity[keep],
+            outcome=outcome,
+            profile_index=profile_index if records is not None else None,
+            profiles=profiles,
+            line=line[keep],
+            report=report,
+            referral=referral[keep],
+            features=matrix.result(keep),
+        )
+
+
+_EPOCH = np.datetime64("1970-01-01", "D").astype(object).toordinal()
+
+
+def _first_of_each_pair(
+    referral: np.ndarray,
+    activity: np.ndarray,
+    n_referrals: int,
+    outcome: np.ndarray,
+    line: np.ndarray,
     report: UptakeReport,
-) -> UptakeData:
-    dates = np.array([r.date for r in records], dtype="datetime64[D]")
-    outcome = np.fromiter((r.attended for r in records), dtype=np.int8, count=len(records))
-    report.kept = len(records)
-    report.referrals = len({r.referral_id for r in records})
-    if records:
-        report.attended_rate = float(outcome.mean())
-        report.first_date = str(dates.min())
-        report.last_date = str(dates.max())
-    return UptakeData(
-        records=records,
-        dates=dates,
-        activity=np.asarray(activity, dtype=np.intp),
-        outcome=outcome,
-        profile_index=np.asarray(profile_index, dtype=np.intp),
-        profiles=profiles,
-        line=np.asarray(lines, dtype=np.int64),
-        report=report,
-    )
+) -> np.ndarray:
+    """Which rows to keep: the first line of each ``(referral_id, activity_id)``; the others go
+    into the report as duplicates (line, first seen on), in file order."""
+    n_act = int(activity.max()) + 1 if len(activity) else 1
+    key = referral.astype(np.int64) * n_act + activity
+    order = np.argsort(key, kind="stable")  # rows are in file order: the first comes first
+    ordered = key[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    first_row = order[np.flatnonzero(starts)[np.cumsum(starts) - 1]]
+    repeat, of = order[~starts], first_row[~starts]
+    by_line = np.argsort(repeat, kind="stable")
+    repeat, of = repeat[by_line], of[by_line]
+    report.duplicates = list(zip(line[repeat].tolist(), line[of].tolist(), strict=True))
+    report.conflicting = int((outcome[repeat] != outcome[of]).sum())
+    keep = np.ones(len(key), dtype=bool)
+    keep[repeat] = False
+    return keep
+
+
+class _Matrix:
+    """The feature matrix, built chunk by chunk into one float32 array allocated for the
+    file's line count (an upper bound on its rows) at the first chunk."""
+
+    def __init__(self, build: RowBuilder | None, capacity: int):
+        self.build = build
+        self.capacity = capacity
+        self.X: np.ndarray | None = None
+        self.filled = 0
+
+    def add(self, profiles: list[Profile], index: array, activity: array) -> None:
+        if self.build is None or not len(activity):
+            return
+        index_np = np.frombuffer(index, dtype=np.int64)
+        # Only the profiles these rows use are prepared (all of the chunk's, unless they are
+        # kept across the whole file).
+        used, local = np.unique(index_np, return_inverse=True)
+        block = self.build([profiles[k] for k in used.tolist()], local.astype(np.intp),
+                           np.frombuffer(activity, dtype=np.int64).astype(np.intp))  # fmt: skip
+        if self.X is None:
+            self.X = np.empty((max(self.capacity, len(block)), block.shape[1]), dtype=np.float32)
+        self.X[self.filled : self.filled + len(block)] = block
+        self.filled += len(block)
+
+    def result(self, keep: np.ndarray) -> np.ndarray | None:
+        if self.build is None:
+            return None
+        if self.X is None:
+            return np.zeros((0, 0), dtype=np.float32)
+        X, n = self.X, int(keep.sum())
+        if n < self.filled:
+            # Drop the duplicates' rows in place, block by block: every kept row moves up or
+            # stays, so no block overwrites a row a later block still reads.
+            rows = np.flatnonzero(keep)
+            for at in range(0, n, CHUNK_ROWS):
+                X[at : at + CHUNK_ROWS] = X[rows[at : at + CHUNK_ROWS]]
+        self.X = None
+        if n < 0.9 * len(X):
+            return X[:n].copy()  # many bad lines: give the unused tail back
+        return X[:n]
 
 
 def _strict_message(report: UptakeReport) -> str:
