@@ -146,6 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin.add_arguments(sub)  # users, keys, audit, purge
 
+    report = sub.add_parser("report", help="reports from the store, small numbers suppressed")
+    report.add_argument(
+        "kind", choices=["provision"],
+        help="provision: by need and postcode district, searches, searches with fewer than 3 "
+        "activities within reach, referrals and attendance",
+    )  # fmt: skip
+    report.add_argument("--out", required=True, help="CSV file to write")
+    report.add_argument("--since", default=None, help="only from this day on (YYYY-MM-DD)")
+    report.add_argument("--database", default=None, help="as for serve")
+
     db = sub.add_parser("db", help="the referral store's schema")
     db.add_argument("action", choices=["upgrade", "current"],
                     help="upgrade: apply the migrations; current: print the revision")  # fmt: skip
@@ -326,6 +336,33 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """The provision report as CSV: the same table, with the same suppression, as
+    ``GET /v1/reports/provision?format=csv`` and the ``/reports`` page."""
+    from datetime import date
+
+    from .provision import provision_report
+    from .store import Store
+
+    since = None
+    if args.since:
+        try:
+            since = date.fromisoformat(args.since)
+        except ValueError:
+            raise InvalidInput([("--since", "expected a date as YYYY-MM-DD")]) from None
+    url = _settings(args).store_url()
+    with Store(url, create=url.startswith("sqlite")) as store:
+        report = provision_report(store.demand_rows(since), store.referral_facts(since),
+                                  since=since)  # fmt: skip
+        text = report.csv_text()
+    try:
+        Path(args.out).write_text(text, "utf-8")
+    except OSError:
+        raise InvalidInput(f"{args.out}: cannot write the report file") from None
+    print(f"wrote {len(report.rows)} rows to {args.out}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
     "suggest": cmd_suggest,
     "rank": cmd_rank,
@@ -333,6 +370,7 @@ COMMANDS = {
     "schema": cmd_schema,
     "serve": cmd_serve,
     "db": cmd_db,
+    "report": cmd_report,
     "pull": pull.command,
 }
 

@@ -162,8 +162,9 @@ def provision_report(
     demand: Iterable[Any], facts: Iterable[Any] = (), *, since: date | None = None
 ) -> ProvisionReport:
     """The report from demand lines (``district``, ``within_reach``: need -> count, as
-    ``Store.demand_rows`` yields them) and referral facts (``district``, ``needs``,
-    ``attended``, as ``Store.referral_facts`` yields them), mappings or objects alike."""
+    ``Store.demand_rows`` yields them) and referral facts (``district``, ``needs`` and
+    ``outcome`` ("attended", ...) as ``Store.referral_facts`` yields them, or ``attended``:
+    bool), mappings or objects alike."""
     counts: dict[tuple[str, str], dict[str, int]] = {}
 
     def slot(need: str, district: str | None) -> dict[str, int]:
@@ -187,7 +188,8 @@ def provision_report(
                 continue
             c = slot(need, district)
             c["referrals"] += 1
-            c["attended"] += int(bool(_get(fact, "attended")))
+            went = _get(fact, "outcome") == "attended" or _get(fact, "attended") is True
+            c["attended"] += int(went)
 
     rows: list[Row] = []
     for need in NEEDS:

@@ -29,6 +29,8 @@ MATCHER_BEHIND_TLS             behind a TLS-terminating proxy: Secure cookies, a
                                address from the proxy's X-Forwarded-For (default false)
 MATCHER_RETENTION_DAYS         referrals older than this are purged (daily by ``matcher
                                serve``, or by ``matcher purge``); default 730
+MATCHER_FOLLOWUP_WEEKS         weeks after a referral when a follow-up is due, as a JSON list
+                               (the caseload page); default ``[2, 6]``
 =============================  =================================================================
 """
 
@@ -80,11 +82,19 @@ class Settings(BaseSettings):
     trusted_hosts: str = ""
     behind_tls: bool = False
     retention_days: int = Field(730, ge=1, le=36_500)
+    followup_weeks: tuple[int, ...] = (2, 6)
 
     @field_validator("catalogue", "model_dir", "database_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("followup_weeks")
+    @classmethod
+    def _weeks(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(not 1 <= w <= 104 for w in value):
+            raise ValueError("expected whole numbers of weeks from 1 to 104, at least one")
+        return tuple(sorted(set(value)))
 
     def keys(self) -> list[str]:
         """The API keys, one per comma-separated entry."""

@@ -28,6 +28,7 @@ from .openapi import build_openapi
 from .pages import csrf, web
 from .plumbing import finish_request, start_request
 from .problems import ProblemError
+from .reports import reports
 from .v1 import v1
 
 QUEUE_WAIT = "matcher.queue_wait"  # WSGI environ key set by the server's overload guard
@@ -167,6 +168,7 @@ def create_app(
     app.after_request(finish_request)
     problems.register(app)
     app.register_blueprint(v1)
+    app.register_blueprint(reports)  # GET /v1/reports/provision
     app.register_blueprint(meta)
     app.register_blueprint(web)
     log_event(

@@ -91,23 +91,26 @@ class Service:
                       failures=self.demand_failures)  # fmt: skip
 
     def refer(
-        self, profile: Profile, activity_id: str, shown: list[str] | None, *, actor: str
-    ) -> str:
+        self, profile: Profile, activity_id: str, shown: list[str] | None, *, actor: str,
+        case: str | None = None, wellbeing: dict[str, int] | None = None,
+    ) -> str:  # fmt: skip
+        """``case`` and ``wellbeing`` (baseline ONS4) as the store checks them (contract §7)."""
         matcher = self.matcher()
         matcher.catalogue.get(activity_id)  # raises UnknownActivity
         return self.store.add_referral(
             profile.to_dict(), activity_id, shown=shown, model_version=matcher.model_version,
-            actor=audit_actor(actor),
+            actor=audit_actor(actor), case=case, wellbeing=wellbeing,
         )  # fmt: skip
 
     def record_outcome(
         self, referral_id: str, attended: bool, sessions: int | None, *, actor: str,
-        correction: bool,
+        correction: bool, declined: bool = False, wellbeing: dict[str, int] | None = None,
     ) -> Any:  # fmt: skip
         """Raises UnknownReferral, or OutcomeExists for a second outcome not a correction."""
         return self.store.record_outcome(
-            referral_id, attended, sessions, actor=audit_actor(actor), correction=correction
-        )
+            referral_id, attended, sessions, actor=audit_actor(actor), correction=correction,
+            declined=declined, wellbeing=wellbeing,
+        )  # fmt: skip
 
     def erase(self, referral_id: str, *, actor: str) -> None:
         self.store.erase(referral_id, actor=audit_actor(actor))
