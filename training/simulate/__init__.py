@@ -2,7 +2,21 @@
 English town, uptake logged by a biased link worker, later held-out patients, and each held-out
 patient's true chance of attending every activity.
 
-    python -m training.simulate --out DIR --seed N [--activities N] [--referrals N] [--heldout N]
+    python -m training.simulate --out DIR --seed N [--kind KIND] [--activities N] [--referrals N]
+                                [--heldout N]
+
+Kinds of world (:mod:`.kinds`; ``--kind``, ``kind=``), each seeded, the seed picking the town:
+
+- ``dense`` (default): rich, tidy listings and the default effects; a seed's files never change.
+- ``council``: sparse listings like a council directory feed: about 70% of in-person activities
+  without a location, 60% without need codes, half without sessions, 55% without a cost, HTML
+  descriptions; the truth still follows the real, hidden attributes.
+- ``vocab``: listings and people's interests in other words (synonyms, regional terms, other
+  phrasing), mostly outside the matcher's lexicons.
+- ``effects``: other hidden effects: under-40s prefer evening sessions and online, over-65s
+  mornings and small groups; cost and distance matter more.
+
+:func:`make_worlds` writes many worlds (kinds × seeds) for training and benchmarks across kinds.
 
 Modules, by concern:
 
@@ -13,7 +27,10 @@ Modules, by concern:
 - :mod:`.truth`       the hidden truth: :class:`WorldParams`, each activity's true attributes,
   hard needs, the true chance of attending
 - :mod:`.policy`      the link worker's biased choices and their outcomes
-- :mod:`.world`       :func:`build_world` and :func:`simulate` (the files, WORLD.md)
+- :mod:`.kinds`       the kinds of world: how each writes its listing, its people's words and
+  its effects
+- :mod:`.world`       :func:`build_world`, :func:`simulate` (the files, WORLD.md) and
+  :func:`make_worlds`
 - :mod:`.cli`         the command line
 
 The big tables (archetypes, listing words, towns, people's phrases, needs, ...) are JSON files
@@ -24,6 +41,7 @@ from __future__ import annotations
 
 from .catalogue import ARCHETYPES, LEEDS_CENTRE, Archetype, generate_catalogue
 from .cli import main
+from .kinds import KIND_NAMES, KINDS, Kind
 from .policy import policy_score
 from .population import CONCEPT_NAMES, PERSON_PHRASES, Population, draw_population
 from .towns import TOWNS, town_places
@@ -37,7 +55,7 @@ from .truth import (
     true_probability,
     world_activities,
 )
-from .world import World, build_world, simulate
+from .world import World, build_world, make_worlds, simulate
 
 __all__ = [
     "ARCHETYPES",
@@ -45,6 +63,9 @@ __all__ = [
     "Activities",
     "Archetype",
     "CONCEPT_NAMES",
+    "KINDS",
+    "KIND_NAMES",
+    "Kind",
     "LEEDS_CENTRE",
     "PERSON_PHRASES",
     "Population",
@@ -56,6 +77,7 @@ __all__ = [
     "generate_catalogue",
     "hard_zero",
     "main",
+    "make_worlds",
     "policy_score",
     "simulate",
     "town_places",

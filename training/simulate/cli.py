@@ -2,10 +2,12 @@
 English town, uptake logged by a biased link worker, later held-out patients, and each held-out
 patient's true chance of attending every activity.
 
-    python -m training.simulate --out DIR --seed N [--activities N] [--referrals N] [--heldout N]
+    python -m training.simulate --out DIR --seed N [--kind KIND] [--activities N] [--referrals N]
+                                [--heldout N]
 
 writes into DIR the files listed in :mod:`training.simulate.world`, prints the summary as one
-line of JSON and reports progress on stderr.
+line of JSON and reports progress on stderr. ``--kind`` is one of :data:`.kinds.KINDS`
+(``dense``, the default, ``council``, ``vocab``, ``effects``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from .kinds import KIND_NAMES
 from .world import simulate
 
 __all__ = ["main"]
@@ -39,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m training.simulate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="folder to write the world into")
     parser.add_argument("--seed", required=True, type=int, help="random seed (picks the town too)")
+    parser.add_argument("--kind", choices=KIND_NAMES, default="dense",
+                        help="kind of world (default: dense)")  # fmt: skip
     parser.add_argument("--activities", type=_positive, default=600, help="catalogue size")
     parser.add_argument("--referrals", type=_positive, default=30_000, help="uptake lines")
     parser.add_argument("--heldout", type=_positive, default=300, help="held-out patients")
@@ -50,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--out: {out} exists and is not a folder")
     try:
         summary = simulate(
-            out, args.seed, args.activities, args.referrals, args.heldout,
+            out, args.seed, args.activities, args.referrals, args.heldout, kind=args.kind,
             progress=lambda msg: print(msg, file=sys.stderr, flush=True),
         )  # fmt: skip
     except OSError as exc:

@@ -129,8 +129,13 @@ def draw_population(
     n: int,
     places: list[tuple[str, float, float, str]],
     n_activities: int,
+    phrases: dict[str, tuple[str, ...]] | None = None,
 ) -> Population:
-    """Draw ``n`` people of a town: who they are, and what a link worker wrote down."""
+    """Draw ``n`` people of a town: who they are, and what a link worker wrote down.
+
+    ``phrases``: how people word each interest concept (default :data:`PERSON_PHRASES`; a
+    world of another vocabulary passes its own). The choice of words draws no randomness of
+    its own, so the same people are drawn whatever the words."""
     u = lambda: rng.random(n)  # noqa: E731
     # Age: a mixture of bands, older people over-represented as in social prescribing.
     band_p = np.array([b[2] for b in _AGE_BANDS])
@@ -240,7 +245,7 @@ def draw_population(
     geo_lon = np.select([form == 1, form == 2, form == 3], [place_lon, np.round(lon, 4), d_lon],
                         np.nan)  # fmt: skip
     needs_stated = rng.choice(3, size=n, p=[0.05, 0.10, 0.85])
-    interests = _interest_texts(rng, concepts)
+    interests = _interest_texts(rng, concepts, phrases or PERSON_PHRASES)
     max_km_stated = np.where(u() < 0.2, np.maximum(0.5, np.round(max_km * 2) / 2), np.nan)
     return Population(
         age=age,
@@ -279,7 +284,9 @@ def draw_population(
     )
 
 
-def _interest_texts(rng: np.random.Generator, concepts: np.ndarray) -> list:
+def _interest_texts(
+    rng: np.random.Generator, concepts: np.ndarray, phrases: dict[str, tuple[str, ...]]
+) -> list:
     """The interests as a link worker typed them: the person's own words for some of their
     interests, as one string or a list; None when not asked."""
     n = len(concepts)
@@ -291,8 +298,8 @@ def _interest_texts(rng: np.random.Generator, concepts: np.ndarray) -> list:
     rows, cols = np.nonzero(concepts & ~drop)
     said: list[list[str]] = [[] for _ in range(n)]
     for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-        phrases = PERSON_PHRASES[CONCEPT_NAMES[c]]
-        said[r].append(phrases[int(pick[r, c] * len(phrases))])
+        words = phrases[CONCEPT_NAMES[c]]
+        said[r].append(words[int(pick[r, c] * len(words))])
     out: list = []
     for i in range(n):
         if not stated[i]:

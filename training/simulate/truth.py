@@ -76,6 +76,14 @@ class WorldParams:
     language: float = 0.7  # the activity is run in the person's first language
     motivation_sd: float = 0.6  # per-person random effect (affects calibration, not ranking)
     pair_sd: float = 0.5  # idiosyncratic person × activity taste
+    # Effects only other kinds of world switch on (0: absent, and the dense world's files and
+    # WORLD.md stay as they were); see training.simulate.kinds.
+    evening_young: float = 0.0  # age < young_age × share of evening sessions
+    morning_old: float = 0.0  # age ≥ evening_age × share of morning session slots
+    young_age: int = 40
+    small_group: float = 0.0  # age ≥ evening_age × a group of at most small_size places
+    small_size: int = 12
+    online_young: float = 0.0  # online activity for someone under young_age
     # The link worker: directory need match + nearness + noise, blind to everything else.
     policy_need: float = 2.5
     policy_distance_km: float = 2.0  # −d / this
@@ -321,6 +329,19 @@ def true_logit(
         rows = np.flatnonzero(speaks)
         match[rows] = acts.languages[:, people.language[rows]].T
         logit += w.language * match
+    # Other kinds' effects, added only when switched on so the default truth is bit-identical.
+    young = (people.age < w.young_age)[:, None]
+    older = (people.age >= w.evening_age)[:, None]
+    if w.evening_young:
+        logit += w.evening_young * young * acts.evening_share
+    if w.morning_old:
+        morning = acts.slots[:, 0::3].sum(axis=1) / np.maximum(acts.n_slots, 1)
+        logit += w.morning_old * older * morning
+    if w.small_group:
+        small = (acts.format == FORMAT_CODES["group"]) & (acts.capacity <= w.small_size)
+        logit += w.small_group * older * small
+    if w.online_young:
+        logit += w.online_young * young * online
     if noise is not None:
         logit += noise.normal(0.0, w.pair_sd, logit.shape)
     return logit

@@ -21,8 +21,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from matcher.catalogue import Catalogue
 from matcher.contract import ACCESSIBILITY, DAY_PARTS, NEEDS
 
 from .catalogue import generate_catalogue
+from .kinds import KINDS, directory_needs
 from .policy import uptake_lines
 from .population import _COMMUNITY_LANGUAGES, _TRAVEL, Population, draw_population
 from .towns import TOWNS, town_places
@@ -43,7 +44,7 @@ from .truth import (
     world_activities,
 )
 
-__all__ = ["World", "build_world", "simulate"]
+__all__ = ["World", "build_world", "make_worlds", "simulate"]
 
 START_DATE = np.datetime64("2024-01-01")
 TRAIN_DAYS = 548  # about 18 months of referrals
@@ -61,32 +62,57 @@ class World:
     catalogue: Catalogue
     acts: Activities
     params: WorldParams
+    kind: str = "dense"
 
     def streams(self) -> tuple[np.random.Generator, ...]:
         """Independent generators for (uptake, held-out people, dates, ids, pair noise)."""
-        children = np.random.SeedSequence(self.seed).spawn(6)[1:]
+        children = np.random.SeedSequence(KINDS[self.kind].entropy(self.seed)).spawn(6)[1:]
         return tuple(np.random.default_rng(s) for s in children)
+
+    def people(self, rng: np.random.Generator, n: int) -> Population:
+        """``n`` people of this world, wording their interests in the world's words."""
+        return draw_population(rng, n, self.places, len(self.acts), KINDS[self.kind].phrases)
 
     def heldout_people(self, n: int) -> Population:
         """The ``n`` held-out people :func:`simulate` draws for this seed."""
-        return draw_population(self.streams()[1], n, self.places, len(self.acts))
+        return self.people(self.streams()[1], n)
 
 
-def build_world(seed: int, n_activities: int = 600, params: WorldParams | None = None) -> World:
-    """The town (``seed % len(TOWNS)``), its catalogue and the truth about each activity."""
-    params = params or WorldParams()
-    stream = np.random.SeedSequence(seed).spawn(6)[0]
+def build_world(
+    seed: int, n_activities: int = 600, params: WorldParams | None = None, kind: str = "dense"
+) -> World:
+    """The town (``seed % len(TOWNS)``), its catalogue and the truth about each activity.
+
+    ``kind`` is one of :data:`~.kinds.KINDS`; ``params`` default to the kind's effects."""
+    if kind not in KINDS:
+        raise ValueError(f"kind: expected one of {', '.join(KINDS)}")
+    spec = KINDS[kind]
+    params = params or spec.params
+    children = np.random.SeedSequence(spec.entropy(seed)).spawn(7)
+    stream = children[0]
     town = list(TOWNS)[seed % len(TOWNS)]
     places = town_places(town)
     # World-specific ids, so a model trained here never lends its per-activity evidence to an
     # unrelated catalogue's "act-00042" (the demo catalogue's ids, say).
     records = generate_catalogue(n_activities, seed=int(stream.generate_state(1)[0]),
-                                 places=places, id_prefix=f"w{seed}-act-")  # fmt: skip
+                                 places=places, id_prefix=spec.id_prefix(seed))  # fmt: skip
     catalogue = Catalogue.from_records(records, source=f"simulated {town}")
     if len(catalogue) != len(records):
         raise RuntimeError("the synthetic catalogue has invalid records")
     acts = world_activities(records, catalogue, places, np.random.default_rng(stream), params)
-    return World(seed, town, places, records, catalogue, acts, params)
+    if spec.listing is not None:
+        # The truth stays with the full records; the files and the matcher see the listing.
+        records = spec.listing(records, np.random.default_rng(children[6]), places)
+        catalogue = Catalogue.from_records(records, source=f"simulated {town}")
+        if len(catalogue) != len(records) or catalogue.ids != acts.ids:
+            raise RuntimeError(f"the {kind} listing of the synthetic catalogue is invalid")
+        acts = replace(
+            acts,
+            listed_lat=catalogue.lat.copy(),
+            listed_lon=catalogue.lon.copy(),
+            directory=directory_needs(catalogue, acts.kind),
+        )
+    return World(seed, town, places, records, catalogue, acts, params, kind)
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -172,26 +198,30 @@ def simulate(
     n_referrals: int = 30_000,
     n_heldout: int = 300,
     *,
+    kind: str = "dense",
     params: WorldParams | None = None,
     batch: int = 4_000,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
-    """Write one simulated world into ``out_dir``; returns a summary (also in WORLD.md).
+    """Write one simulated world of ``kind`` (:data:`~.kinds.KINDS`) into ``out_dir``;
+    returns a summary (also in WORLD.md).
 
     ``n_referrals`` is the number of uptake lines (one per referral of one person to one
     activity); people get 1–3 referrals each (50/30/20%), so there are about
-    ``n_referrals / 1.7`` referral ids.
+    ``n_referrals / 1.7`` referral ids. ``params`` default to the kind's effects.
     """
     if n_activities < 20:
         raise ValueError("n_activities must be at least 20")
     if n_referrals < 1 or n_heldout < 1:
         raise ValueError("n_referrals and n_heldout must be at least 1")
-    params = params or WorldParams()
+    if kind not in KINDS:
+        raise ValueError(f"kind: expected one of {', '.join(KINDS)}")
+    params = params or KINDS[kind].params
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    world = build_world(seed, n_activities, params)
+    world = build_world(seed, n_activities, params, kind)
     rng_train, rng_held, rng_dates, rng_ids, rng_noise = world.streams()
     town, places, records, acts = world.town, world.places, world.records, world.acts
     with open(out / "catalogue.json", "w", encoding="utf-8") as f:
@@ -214,7 +244,7 @@ def simulate(
         done = 0
         while done < m:
             want = min(batch, m - done)
-            people = draw_population(rng_train, int(want * 1.05) + 8, places, len(acts))
+            people = world.people(rng_train, int(want * 1.05) + 8)
             d = true_distance(people, acts)
             hard = hard_zero(people, acts, d)
             ok = np.flatnonzero((~hard).sum(axis=1) >= 3)  # nobody is logged with nothing to do
@@ -255,7 +285,7 @@ def simulate(
             say(f"uptake: {stats['rows']:,} / {n_referrals:,} lines")
 
     # Held-out patients: later, the same population; their full truth and their referrals.
-    held = draw_population(rng_held, n_heldout, places, len(acts))
+    held = world.people(rng_held, n_heldout)
     held_ids = _person_ids(rng_ids, n_heldout, "h-")
     held_dates = _dates(rng_dates, n_heldout, START_DATE + TRAIN_DAYS, HELDOUT_DAYS)
     d = true_distance(held, acts)
@@ -289,6 +319,7 @@ def simulate(
 
     summary = {
         "seed": seed,
+        "kind": kind,
         "town": town,
         "sectors": len(places),
         "activities": len(acts),
@@ -309,15 +340,36 @@ def simulate(
         "heldout_last_date": held_dates[-1],
         "seconds": round(time.perf_counter() - started, 1),
     }
-    (out / "WORLD.md").write_text(_world_md(summary, params), encoding="utf-8")
+    (out / "WORLD.md").write_text(_world_md(summary, params, kind), encoding="utf-8")
     say(f"done in {summary['seconds']} s: attendance {summary['attendance_rate']:.1%}")
     return summary
 
 
-def _world_md(summary: dict, params: WorldParams) -> str:
-    effects = "\n".join(f"| `{k}` | {v} |" for k, v in asdict(params).items())
-    facts = "\n".join(f"| {k} | {v} |" for k, v in summary.items() if k != "seconds")
+# Effects only other kinds switch on: listed in WORLD.md only when they differ from the default,
+# so the dense world's WORLD.md reads as it always did.
+_KIND_EFFECTS = ("evening_young", "morning_old", "young_age", "small_group", "small_size",
+                 "online_young")  # fmt: skip
+
+
+def _world_md(summary: dict, params: WorldParams, kind: str = "dense") -> str:
+    default = WorldParams()
+    effects = "\n".join(
+        f"| `{f.name}` | {getattr(params, f.name)} |"
+        for f in fields(params)
+        if f.name not in _KIND_EFFECTS or getattr(params, f.name) != getattr(default, f.name)
+    )
+    hidden = {"seconds"} | ({"kind"} if kind == "dense" else set())
+    facts = "\n".join(f"| {k} | {v} |" for k, v in summary.items() if k not in hidden)
     s = summary
+    title, command, kind_note = f"seed {s['seed']}, {s['town']}", f"--seed {s['seed']}", ""
+    if kind != "dense":
+        title += f", {kind}"
+        command += f" --kind {kind}"
+        kind_note = (
+            f"\n## Kind: {kind}\n\n{KINDS[kind].summary[:1].upper()}{KINDS[kind].summary[1:]}. "
+            "The sections below describe the default world; this kind differs as "
+            "`training.simulate.kinds` describes, and the parameters table gives its effects.\n"
+        )
     files = "\n".join([
         f"| `catalogue.json` | {s['activities']} activities (contract §2) at real postcode "
         f"sectors of {s['town']} |",
@@ -330,9 +382,9 @@ def _world_md(summary: dict, params: WorldParams) -> str:
         "| `truth.npz` | `profile_ids`, `activity_ids`, `p` (float32, held-out × activities), "
         "`dates` |",
     ])  # fmt: skip
-    return f"""# Simulated world (seed {summary["seed"]}, {summary["town"]})
+    return f"""# Simulated world ({title})
 
-Written by `python -m training.simulate --seed {summary["seed"]}`; the same seed always writes
+Written by `python -m training.simulate {command}`; the same seed always writes
 identical files. Nothing here is real data: the places and postcode sectors are real, the
 activities (`matcher.synthetic`), people and outcomes are invented.
 
@@ -341,7 +393,7 @@ activities (`matcher.synthetic`), people and outcomes are invented.
 | file | what |
 | --- | --- |
 {files}
-
+{kind_note}
 ## Facts
 
 | | |
@@ -438,3 +490,32 @@ budget not asked); the idiosyncratic pair taste (`pair_sd`) accounts for only ab
 | --- | --- |
 {effects}
 """
+
+
+def make_worlds(
+    root: str | Path,
+    kinds: Iterable[str] = tuple(KINDS),
+    seeds: Iterable[int] = (0, 1, 2),
+    *,
+    progress: Callable[[str], None] | None = None,
+    **sizes: int,
+) -> list[Path]:
+    """Write one world per (kind, seed) into ``root/{kind}-{seed}``, for training and
+    benchmarks across kinds; returns the folders in that order.
+
+    ``sizes`` go to :func:`simulate` (``n_activities``, ``n_referrals``, ``n_heldout``). Kinds
+    are checked before anything is written.
+    """
+    kinds, seeds = list(kinds), list(seeds)
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise ValueError(f"kinds: expected each of {', '.join(KINDS)}")
+    say = progress or (lambda _msg: None)
+    out = []
+    for kind in kinds:
+        for seed in seeds:
+            folder = Path(root) / f"{kind}-{seed}"
+            summary = simulate(folder, seed, kind=kind, **sizes)
+            say(f"{folder.name}: {summary['seconds']} s")
+            out.append(folder)
+    return out
