@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     StrictBool,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -268,11 +269,45 @@ class Profile(_Model):
         return " ; ".join(self.interests)
 
 
+# --- referral lifecycle (contract §7, v1.1) -------------------------------------------------
+
+# The pattern is the whole check: a case reference is pseudonymous by shape (no spaces, so no
+# "Mary Smith"; no "/" or "@", so no dates of birth or email addresses).
+CASE_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
+CaseRef = Annotated[
+    str,
+    Field(
+        pattern=CASE_PATTERN,
+        description="the link worker's pseudonymous case reference (1-40 of A-Z a-z 0-9 - _), "
+        "never a name; groups the referrals of one plan",
+    ),
+]
+Score = Annotated[int, Field(ge=0, le=10)]
+
+
+class Wellbeing(_Model):
+    """ONS4 personal wellbeing: the four ONS questions, each a whole number 0-10 (for anxiety,
+    lower is better). All four are required; nothing else is accepted."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    life_satisfaction: Score = Field(
+        description="Overall, how satisfied are you with your life nowadays?"
+    )
+    worthwhile: Score = Field(
+        description="Overall, to what extent do you feel that the things you do in your life "
+        "are worthwhile?"
+    )
+    happiness: Score = Field(description="Overall, how happy did you feel yesterday?")
+    anxiety: Score = Field(description="Overall, how anxious did you feel yesterday?")
+
+
 # --- uptake record (contract §4) ------------------------------------------------------------
 
 
 class UptakeRecord(_Model):
-    """One referral of one person to one activity, and whether they went."""
+    """One referral of one person to one activity, and whether they went. The v1.1 fields
+    (``declined``, ``wellbeing_before``, ``wellbeing_after``, ``case``) are optional and read
+    for reports, not for training."""
 
     model_config = ConfigDict(extra="forbid")
     referral_id: Annotated[str, Field(min_length=1, max_length=200)]
@@ -282,6 +317,18 @@ class UptakeRecord(_Model):
     attended: StrictBool
     sessions_attended: Annotated[int, Field(ge=0)] | None = None
     shown: list[Annotated[str, Field(max_length=200)]] | None = None
+    declined: StrictBool | None = None
+    wellbeing_before: Wellbeing | None = None
+    wellbeing_after: Wellbeing | None = None
+    case: CaseRef | None = None
+
+    @field_validator("declined")
+    @classmethod
+    def _declined_not_attended(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        # Declining means not going: a record saying both is contradictory, not merely odd.
+        if value and info.data.get("attended"):
+            raise ValueError("expected false when attended is true (declined means not going)")
+        return value
 
 
 # --- validation with messages safe for health data ------------------------------------------
@@ -298,6 +345,7 @@ _EXPECTED = {
     "string_type": "expected a string",
     "bool_type": "expected true or false",
     "bool_parsing": "expected true or false",
+    "int_from_bool": "expected a whole number",
     "list_type": "expected a list",
     "dict_type": "expected an object",
     "model_type": "expected an object",
@@ -332,6 +380,8 @@ def _describe(error: dict[str, Any]) -> str:
             return 'expected a time as "HH:MM"'
         if "[a-z]{2}" in pattern:
             return "expected a two-letter ISO 639-1 language code"
+        if pattern == CASE_PATTERN:
+            return "expected 1-40 letters, digits, - or _ (a case reference, never a name)"
         return "expected a different format"
     if kind == "value_error":
         # Our own validators word these messages, without the value.

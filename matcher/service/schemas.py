@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from ..contract import Activity, Day, Need, Profile
+from ..contract import Activity, CaseRef, Day, Need, Profile, Wellbeing
 
 MAX_LIMIT = 50
 
@@ -77,6 +77,10 @@ class ReferralRequest(_Body):
     shown: list[Annotated[str, Field(max_length=200)]] | None = Field(
         default=None, max_length=100, description="the activity ids suggested, in order"
     )
+    case: CaseRef | None = None
+    wellbeing: Wellbeing | None = Field(
+        default=None, description="baseline ONS4 personal wellbeing, before the activity"
+    )
 
 
 class ReferralCreated(BaseModel):
@@ -91,6 +95,13 @@ class OutcomeRequest(_Body):
         description="true to correct an outcome already recorded; without it a second outcome "
         "is refused with 409",
     )
+    declined: StrictBool = Field(
+        default=False,
+        description="the person chose not to go; attended must then be false (else 422)",
+    )
+    wellbeing: Wellbeing | None = Field(
+        default=None, description="ONS4 personal wellbeing at follow-up"
+    )
 
 
 class OutcomeRecorded(BaseModel):
@@ -100,6 +111,8 @@ class OutcomeRecorded(BaseModel):
     attended: bool
     sessions_attended: int | None = None
     correction: bool = False
+    declined: bool = False
+    wellbeing: Wellbeing | None = None
 
 
 class OutcomeOut(BaseModel):
@@ -111,6 +124,8 @@ class OutcomeOut(BaseModel):
     recorded_by: str = Field(description="who recorded it: user:NAME, key:NAME, bootstrap-key, "
                              "open or system")  # fmt: skip
     correction: bool
+    declined: bool = False
+    wellbeing: Wellbeing | None = Field(default=None, description="ONS4 at follow-up")
 
 
 class ReferralOut(BaseModel):
@@ -123,6 +138,14 @@ class ReferralOut(BaseModel):
     shown: list[str] | None = None
     profile: dict[str, Any]
     outcomes: list[OutcomeOut]
+    case: str | None = Field(default=None, description="the case reference, when given")
+    created_by: str | None = Field(
+        default=None, description="who made it: user:NAME, key:NAME or system (None if unknown)"
+    )
+    wellbeing: Wellbeing | None = Field(default=None, description="baseline ONS4")
+    status: Literal["open", "attended", "declined", "not_attended"] = Field(
+        default="open", description="the latest outcome in a word"
+    )
 
 
 class ModelCard(BaseModel):

@@ -8,12 +8,13 @@ import math
 from typing import Any
 
 import numpy as np
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 from pydantic import ValidationError
 
 from .. import geo
 from ..catalogue import Catalogue
 from ..errors import InvalidInput, UnknownActivity
+from ..fhir import FHIR_JSON, referral_bundle
 from .auth import actor, needs
 from .context import OutcomeExists, UnknownReferral, service
 from .plumbing import field_problems, json_body, validated
@@ -64,8 +65,12 @@ def activity(activity_id: str) -> Any:
 def create_referral() -> Any:
     body: ReferralRequest = validated(ReferralRequest, json_body())
     svc = service()
+    wellbeing = None if body.wellbeing is None else body.wellbeing.to_dict()
     try:
-        referral_id = svc.refer(body.profile, body.activity_id, body.shown, actor=actor())
+        referral_id = svc.refer(
+            body.profile, body.activity_id, body.shown, actor=actor(), case=body.case,
+            wellbeing=wellbeing,
+        )  # fmt: skip
     except UnknownActivity:
         raise InvalidInput([("activity_id", "expected an activity id in the catalogue")]) from None
     return {"referral_id": referral_id}, 201
@@ -75,11 +80,12 @@ def create_referral() -> Any:
 @needs("referrals:write")
 def record_outcome(referral_id: str) -> Any:
     body: OutcomeRequest = validated(OutcomeRequest, json_body())
-    check_outcome(body.attended, body.sessions_attended)
+    check_outcome(body.attended, body.sessions_attended, declined=body.declined)
     try:
         ref = service().record_outcome(
             referral_id, body.attended, body.sessions_attended, actor=actor(),
-            correction=body.correction,
+            correction=body.correction, declined=body.declined,
+            wellbeing=None if body.wellbeing is None else body.wellbeing.to_dict(),
         )  # fmt: skip
     except UnknownReferral:
         raise ProblemError(404, "No referral with this id.") from None
@@ -89,7 +95,8 @@ def record_outcome(referral_id: str) -> Any:
         ) from None
     return {"referral_id": ref.id, "activity_id": ref.activity_id, "date": ref.date,
             "attended": ref.attended, "sessions_attended": ref.sessions_attended,
-            "correction": body.correction}  # fmt: skip
+            "correction": body.correction, "declined": bool(ref.declined),
+            "wellbeing": ref.wellbeing_after}  # fmt: skip
 
 
 @v1.get("/referrals/<referral_id>")
@@ -103,6 +110,25 @@ def get_referral(referral_id: str) -> Any:
         raise ProblemError(404, "No referral with this id.") from None
     service().audit(actor(), "referral.read", referral_id=ref.id)
     return referral_out(ref)
+
+
+@v1.get("/referrals/<referral_id>/fhir")
+@needs("referrals:read")
+def get_referral_fhir(referral_id: str) -> Any:
+    """The referral as a FHIR R4 Bundle for the GP record (matcher.fhir), as
+    ``application/fhir+json``; each read audited, as a read of the referral is."""
+    svc = service()
+    try:
+        ref = svc.store.get(referral_id)
+    except UnknownReferral:
+        raise ProblemError(404, "No referral with this id.") from None
+    try:
+        activity = svc.catalogue.get(ref.activity_id)
+    except UnknownActivity:  # left the catalogue since: the bundle names it by id only
+        activity = None
+    bundle = referral_bundle(ref, activity)
+    svc.audit(actor(), "referral.fhir_read", referral_id=ref.id)
+    return Response(json.dumps(bundle, ensure_ascii=False), mimetype=FHIR_JSON)
 
 
 @v1.delete("/referrals/<referral_id>")
@@ -123,9 +149,12 @@ def referral_out(ref: Any) -> dict[str, Any]:
         "outcomes": [
             {"attended": o.attended, "sessions_attended": o.sessions_attended,
              "recorded_at": _iso(o.recorded_at), "recorded_by": o.recorded_by,
-             "correction": bool(o.correction)}
+             "correction": bool(o.correction), "declined": bool(o.declined),
+             "wellbeing": o.wellbeing}
             for o in ref.outcomes
         ],
+        "case": ref.case, "created_by": ref.created_by, "wellbeing": ref.wellbeing,
+        "status": ref.status,
     }  # fmt: skip
 
 
@@ -133,7 +162,9 @@ def _iso(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def check_outcome(attended: bool, sessions: int | None) -> None:
+def check_outcome(attended: bool, sessions: int | None, *, declined: bool = False) -> None:
+    if declined and attended:  # declining means not going (contract §7)
+        raise InvalidInput([("attended", "expected false when declined is true")])
     if sessions is None:
         return
     if attended and sessions == 0:
