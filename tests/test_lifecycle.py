@@ -16,7 +16,7 @@ from matcher.settings import normalise_database_url
 from matcher.store import Demand, Store, age_band, current, head, upgrade
 from matcher.store.migrate import alembic_config
 
-pytest_plugins = ["store_support"]  # store_url (SQLite and PostgreSQL)
+pytest_plugins = ["store_support", "conftest_api"]  # store_url; the app and client fixtures
 
 PROFILE = {"age": 71, "location": {"postcode": "LS6 3HN"}, "needs": ["loneliness"]}
 
@@ -310,3 +310,105 @@ def test_the_uptake_export_carries_the_new_fields(store):
     assert record["wellbeing_before"] == BEFORE and record["wellbeing_after"] == AFTER
     plain = store.record_outcome(store.add_referral(PROFILE, "act-2"), True, 1).to_uptake()
     assert not {"declined", "case", "wellbeing_before", "wellbeing_after"} & set(plain)
+
+
+# --- the API: the contract's optional fields (§7) ----------------------------------------------
+
+
+def _refer(client, catalogue, **extra):
+    body = {"profile": PROFILE, "activity_id": catalogue.activities[0].id, **extra}
+    return client.post("/v1/referrals", json=body)
+
+
+def _problems(response) -> dict[str, str]:
+    assert response.status_code == 422, response.get_json()
+    assert response.mimetype == "application/problem+json"
+    return {e["path"]: e["expected"] for e in response.get_json()["errors"]}
+
+
+def test_the_api_takes_and_shows_case_wellbeing_and_declined(client, catalogue):
+    r = _refer(client, catalogue, case="C-0042", wellbeing=BEFORE)
+    assert r.status_code == 201
+    rid = r.get_json()["referral_id"]
+    shown = client.get(f"/v1/referrals/{rid}").get_json()
+    assert (shown["case"], shown["wellbeing"], shown["status"]) == ("C-0042", BEFORE, "open")
+    assert shown["created_by"] == "system"  # open mode: the service itself acts
+    r = client.post(f"/v1/referrals/{rid}/outcome",
+                    json={"attended": False, "declined": True, "wellbeing": AFTER})  # fmt: skip
+    assert r.status_code == 200
+    assert r.get_json()["declined"] is True and r.get_json()["wellbeing"] == AFTER
+    shown = client.get(f"/v1/referrals/{rid}").get_json()
+    assert shown["status"] == "declined"
+    assert [(o["declined"], o["wellbeing"]) for o in shown["outcomes"]] == [(True, AFTER)]
+    # A v1.0 client sends none of them and sees them empty.
+    plain = _refer(client, catalogue).get_json()["referral_id"]
+    assert client.post(f"/v1/referrals/{plain}/outcome", json={"attended": True}).status_code == 200
+    shown = client.get(f"/v1/referrals/{plain}").get_json()
+    assert (shown["case"], shown["wellbeing"], shown["status"]) == (None, None, "attended")
+    assert shown["outcomes"][0]["declined"] is False
+
+
+@pytest.mark.parametrize(
+    ("extra", "path"),
+    [
+        ({"case": "Mary Smith"}, "case"),
+        ({"case": "mary.smith@example.org"}, "case"),
+        ({"case": "x" * 41}, "case"),
+        ({"case": ""}, "case"),
+        ({"case": 1234}, "case"),
+        ({"wellbeing": {**BEFORE, "anxiety": 11}}, "wellbeing.anxiety"),
+        ({"wellbeing": {**BEFORE, "anxiety": "7"}}, "wellbeing.anxiety"),
+        ({"wellbeing": {**BEFORE, "anxiety": 7.0}}, "wellbeing.anxiety"),
+        ({"wellbeing": {**BEFORE, "anxiety": True}}, "wellbeing.anxiety"),
+        ({"wellbeing": {**BEFORE, "mood": "Mary is low"}}, "wellbeing.mood"),
+        ({"wellbeing": {"life_satisfaction": 5}}, "wellbeing.worthwhile"),
+        ({"wellbeing": "Mary is fine"}, "wellbeing"),
+    ],
+)
+def test_a_bad_case_or_baseline_is_422_naming_the_field_never_the_value(
+    client, catalogue, extra, path
+):
+    r = _refer(client, catalogue, **extra)
+    problems = _problems(r)
+    assert path in problems
+    body = r.get_data(as_text=True)
+    assert "Mary" not in body and "mary" not in body and "xxxxx" not in body
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"attended": True, "declined": True}, "attended"),
+        ({"attended": False, "declined": "yes"}, "declined"),
+        ({"attended": False, "declined": 1}, "declined"),
+        ({"attended": True, "wellbeing": {**AFTER, "happiness": -1}}, "wellbeing.happiness"),
+        ({"attended": True, "wellbeing": {**AFTER, "note": "Mary"}}, "wellbeing.note"),
+        ({"attended": False, "declined": True, "sessions_attended": 3}, "sessions_attended"),
+    ],
+)
+def test_a_bad_outcome_is_422_naming_the_field_never_the_value(client, catalogue, body, path):
+    rid = _refer(client, catalogue).get_json()["referral_id"]
+    r = client.post(f"/v1/referrals/{rid}/outcome", json=body)
+    assert path in _problems(r)
+    assert "Mary" not in r.get_data(as_text=True) and "yes" not in r.get_data(as_text=True)
+    assert client.get(f"/v1/referrals/{rid}").get_json()["outcomes"] == []  # nothing stored
+
+
+def test_the_uptake_contract_reads_old_and_new_records():
+    from matcher.contract import parse_uptake
+    from matcher.errors import InvalidUptake
+
+    old = {"referral_id": "r-1", "date": "2026-03-14", "profile": {}, "activity_id": "a",
+           "attended": True}  # fmt: skip
+    assert parse_uptake(old).to_dict() == old
+    new = {**old, "attended": False, "declined": True, "case": "C-1",
+           "wellbeing_before": BEFORE, "wellbeing_after": AFTER}  # fmt: skip
+    assert parse_uptake(new).to_dict() == new
+    with pytest.raises(InvalidUptake) as caught:
+        parse_uptake({**new, "attended": True})
+    assert caught.value.problems[0][0] == "declined"
+    with pytest.raises(InvalidUptake) as caught:
+        parse_uptake({**new, "case": "Mary Smith"})
+    assert caught.value.problems == [
+        ("case", "expected 1-40 letters, digits, - or _ (a case reference, never a name)")
+    ]
