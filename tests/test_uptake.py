@@ -478,3 +478,81 @@ def test_the_contract_example_loads():
     assert len(data) == len([x for x in lines if x.strip()])
     assert not data.bad_lines and not data.report.duplicates
     assert set(data.outcome.tolist()) <= {0, 1}
+
+
+# --- reading as a stream: compact arrays, features chunk by chunk, records read again ----------
+
+
+def varied(n: int, **changes) -> dict:
+    """Referral ``r-(n // 3)`` naming three activities, with interests for some people."""
+    out = record(n // 3, activity_id=ACTIVITY_IDS[n % 3], **changes)
+    if n % 9 < 3:
+        out["profile"] = out["profile"] | {"interests": ["gardening", "choir"]}
+    return out
+
+
+def streamed_file(tmp_path: Path) -> Path:
+    lines: list = [varied(n) for n in range(150)]
+    lines[40] = "{"  # a bad line
+    lines[70] = varied(5)  # a duplicate of line 6, many chunks later
+    lines.append(varied(100, attended=False))  # a duplicate with another outcome
+    return write_jsonl(tmp_path / "u.jsonl", lines)
+
+
+def test_compact_reading_gives_the_same_arrays_and_report_without_records(tmp_path, catalogue):
+    path = streamed_file(tmp_path)
+    full = load(path, catalogue)
+    compact = load(path, catalogue, keep_records=False, chunk_rows=16)
+    assert compact.records is None and compact.profile_index is None and compact.profiles == []
+    for name in ("dates", "activity", "outcome", "line", "referral"):
+        assert np.array_equal(getattr(compact, name), getattr(full, name)), name
+    assert compact.report.to_dict() == full.report.to_dict()
+    assert compact.report.duplicates == full.report.duplicates == [(71, 6), (151, 101)]
+    assert compact.report.conflicting == 1 and compact.report.people == 40
+    assert [b.line for b in compact.bad_lines] == [41]
+    # Referrals are numbered as np.unique numbers their ids: folds by referral do not depend
+    # on how the file was read.
+    ids = [r.referral_id for r in full.records]
+    assert np.array_equal(full.referral, np.unique(ids, return_inverse=True)[1])
+
+
+def test_features_built_chunk_by_chunk_equal_those_built_at_once(tmp_path, catalogue):
+    from training.fit import feature_matrix
+
+    path = streamed_file(tmp_path)
+    calls: list[int] = []
+
+    def build(profiles, profile_of_row, positions):
+        calls.append(len(profiles))
+        assert len(profile_of_row) == len(positions) <= 16
+        return feature_matrix(catalogue, profiles, profile_of_row, positions)
+
+    streamed = load(path, catalogue, keep_records=False, features=build, chunk_rows=16)
+    full = load(path, catalogue)
+    at_once = feature_matrix(catalogue, full.profiles, full.profile_index, full.activity)
+    assert len(calls) == 10  # 149 usable lines in chunks of 16
+    assert streamed.features.dtype == np.float32
+    assert streamed.features.shape == at_once.shape == (len(full), at_once.shape[1])
+    # The duplicates' rows are gone and every other row is where its line is.
+    np.testing.assert_allclose(streamed.features, at_once, rtol=1e-6, equal_nan=True)
+
+
+def test_records_of_chosen_rows_are_read_again(tmp_path, catalogue):
+    path = streamed_file(tmp_path)
+    full = load(path, catalogue)
+    compact = load(path, catalogue, keep_records=False)
+    later = compact.dates >= np.datetime64("2026-07-01")
+    assert 0 < later.sum() < len(compact)
+    expected = [r for r, keep in zip(full.records, later, strict=True) if keep]
+    assert compact.records_in(later) == full.records_in(later) == expected
+
+    sample = compact.records_in(later, max_referrals=4, seed=1)
+    chosen = {r.referral_id for r in sample}
+    assert len(chosen) == 4
+    assert sample == [r for r in expected if r.referral_id in chosen]  # whole referrals
+    assert sample == full.records_in(later, max_referrals=4, seed=1)
+
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(varied(200)) + "\n")
+    with pytest.raises(InvalidUptake, match="changed after it was loaded"):
+        compact.records_in(later)

@@ -746,7 +746,8 @@ class _Matrix:
             # stays, so no block overwrites a row a later block still reads.
             rows = np.flatnonzero(keep)
             for at in range(0, n, CHUNK_ROWS):
-                X[at : at + CHUNK_ROWS] = X[rows[at : at + CHUNK_ROWS]]
+                block = rows[at : at + CHUNK_ROWS]
+                X[at : at + len(block)] = X[block]
         self.X = None
         if n < 0.9 * len(X):
             return X[:n].copy()  # many bad lines: give the unused tail back
