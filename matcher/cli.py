@@ -156,6 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--since", default=None, help="only from this day on (YYYY-MM-DD)")
     report.add_argument("--database", default=None, help="as for serve")
 
+    gp = sub.add_parser(
+        "gp-export", help="referrals as FHIR R4 Bundles for GP systems, one per line (NDJSON)"
+    )
+    gp.add_argument("--out", required=True, help="NDJSON file to write")
+    gp.add_argument(
+        "--since", default=None,
+        help="only referrals made, or given an outcome, on or after YYYY-MM-DD",
+    )  # fmt: skip
+    gp.add_argument("--catalogue", default=None, help="as for suggest (names the activities)")
+    gp.add_argument("--database", default=None, help="as for serve")
+
     db = sub.add_parser("db", help="the referral store's schema")
     db.add_argument("action", choices=["upgrade", "current"],
                     help="upgrade: apply the migrations; current: print the revision")  # fmt: skip
@@ -363,6 +374,29 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gp_export(args: argparse.Namespace) -> int:
+    """Referrals as FHIR bundles (matcher.gp_export), audited like other exports."""
+    from datetime import date
+
+    from .gp_export import export_bundles
+    from .store import Store
+
+    since = None
+    if args.since:
+        try:
+            since = date.fromisoformat(args.since)
+        except ValueError:
+            raise InvalidInput([("--since", "expected a date as YYYY-MM-DD")]) from None
+    settings = _settings(args)
+    catalogue = Catalogue.load(catalogue_file(settings.catalogue_source()))
+    url = settings.store_url()
+    with Store(url, create=url.startswith("sqlite")) as store:
+        report = export_bundles(store, catalogue, Path(args.out), since=since,
+                                actor=admin.actor())  # fmt: skip
+    print(report.summary(args.out), file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
     "suggest": cmd_suggest,
     "rank": cmd_rank,
@@ -371,6 +405,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "db": cmd_db,
     "report": cmd_report,
+    "gp-export": cmd_gp_export,
     "pull": pull.command,
 }
 

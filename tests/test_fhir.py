@@ -15,6 +15,7 @@ from fhir.resources.R4B.healthcareservice import HealthcareService
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
+from matcher.cli import main as cli_main
 from matcher.contract import parse_activity
 from matcher.fhir import CASE_SYSTEM, ONS4_SYSTEM, SNOMED, referral_bundle
 from matcher.store import Store
@@ -261,3 +262,62 @@ def test_reading_the_fhir_bundle_needs_the_read_scope_and_is_audited(tmp_path, c
 
 def _utc(*args) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
+
+
+# --- matcher gp-export ------------------------------------------------------------------------
+
+
+def test_gp_export_writes_one_valid_bundle_per_line_and_is_audited(
+    tmp_path, catalogue, demo_catalogue_file, capsys
+):
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    activity = catalogue.activities[0].id
+    with Store(url, create=True) as store:
+        old = store.add_referral(PROFILE, activity, case="C-1", wellbeing=BEFORE,
+                                 when=_utc(2026, 1, 5))  # fmt: skip
+        quiet = store.add_referral(PROFILE, activity, case="C-2", when=_utc(2026, 1, 6))
+        new = store.add_referral(PROFILE, "act-gone", when=_utc(2026, 3, 1))
+        declined = store.add_referral(PROFILE, activity, case="C-3", when=_utc(2026, 3, 2))
+        store.record_outcome(declined, False, declined=True, wellbeing=AFTER)
+        store.record_outcome(old, True, 2, wellbeing=AFTER)  # recorded today: after --since
+    out = tmp_path / "gp" / "bundles.ndjson"
+    argv = ["gp-export", "--out", str(out), "--database", url,
+            "--catalogue", str(demo_catalogue_file)]  # fmt: skip
+    assert cli_main([*argv, "--since", "2026-02-01"]) == 0
+    assert "wrote 3 FHIR bundles" in capsys.readouterr().err
+    lines = out.read_text("utf-8").splitlines()
+    bundles = [json.loads(line) for line in lines]
+    statuses = {}
+    for bundle in bundles:
+        found = validate(bundle)
+        no_leaks(bundle)
+        request = found["ServiceRequest"][0]
+        statuses[request["identifier"][0]["value"]] = request["status"]
+    # The old referral is there because its outcome is new; the quiet one is not.
+    assert statuses == {old: "completed", new: "active", declined: "revoked"}
+    assert quiet not in out.read_text("utf-8")
+    assert not list(out.parent.glob("*.tmp"))
+    assert cli_main(argv) == 0  # everything
+    assert len(out.read_text("utf-8").splitlines()) == 4
+    with Store(url) as store:
+        audited = [
+            (a["action"], a["referral_id"], a["actor"].startswith("cli:"))
+            for a in store.audit_lines()
+            if a["action"] == "referrals.gp_exported"
+        ]
+    assert audited == [("referrals.gp_exported", None, True)] * 2
+
+
+def test_gp_export_refuses_a_bad_date_and_an_unwritable_file(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    assert cli_main(["gp-export", "--out", str(tmp_path / "x"), "--database", url,
+                     "--since", "01/02/2026"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--since" in err and "YYYY-MM-DD" in err and "01/02/2026" not in err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert cli_main(["gp-export", "--out", str(blocker / "x.ndjson"),
+                     "--database", url]) == 2  # fmt: skip
+    assert "cannot write the export file" in capsys.readouterr().err
+    with Store(url) as store:  # a failed export leaves no audit line
+        assert not [a for a in store.audit_lines() if a["action"] == "referrals.gp_exported"]
