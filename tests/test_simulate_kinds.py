@@ -24,12 +24,16 @@ from training.simulate import (
     TOWNS,
     build_world,
     draw_population,
+    hard_zero,
     main,
     make_worlds,
     simulate,
+    town_places,
+    true_distance,
     true_logit,
 )
 from training.simulate.kinds import COUNCIL_MISSING, VOCAB_PHRASES, vocab_listing
+from training.simulate.towns import RURAL_AREAS
 from training.uptake import load_uptake
 
 SEED = 3
@@ -56,7 +60,7 @@ def worlds(tmp_path_factory):
 
 
 def test_there_are_at_least_four_kinds_and_dense_is_the_default():
-    assert {"dense", "council", "vocab", "effects"} <= set(KIND_NAMES)
+    assert {"dense", "council", "vocab", "effects", "rural"} <= set(KIND_NAMES)
     assert KIND_NAMES[0] == "dense"
 
 
@@ -95,7 +99,8 @@ def test_every_kind_loads_and_evaluates_without_broken_hard_needs(worlds, kind):
 def test_kinds_of_one_seed_share_the_town_not_the_ids(worlds):
     ids = {}
     for kind, folder in worlds.items():
-        assert list(TOWNS)[SEED % len(TOWNS)] in (folder / "WORLD.md").read_text()
+        towns = list(RURAL_AREAS if KINDS[kind].rural else TOWNS)
+        assert towns[SEED % len(towns)] in (folder / "WORLD.md").read_text()
         listing = json.loads((folder / "catalogue.json").read_text())["activities"]
         ids[kind] = {a["id"] for a in listing}
     kinds = list(ids)
@@ -214,6 +219,27 @@ def test_effects_truth_file_favours_evenings_for_the_young(worlds):
     old_evening = p[np.ix_(over_65, evening)].mean()
     assert young_evening > old_evening + 0.05
     assert p[np.ix_(over_65, morning)].mean() > old_evening
+
+
+def test_rural_people_have_fewer_activities_further_away():
+    reach = {}
+    for kind in ("dense", "rural"):
+        world = build_world(SEED, 300, kind=kind)
+        people = world.heldout_people(300)
+        d = true_distance(people, world.acts)
+        allowed_n = (~hard_zero(people, world.acts, d)).sum(axis=1)
+        nearest = np.nanmin(np.where(world.acts.online, np.nan, d), axis=1)
+        reach[kind] = (np.median(allowed_n), np.median(nearest), len(world.places))
+    assert reach["rural"][0] < 0.6 * reach["dense"][0]
+    assert reach["rural"][1] > 2 * reach["dense"][1]
+    places = town_places(list(RURAL_AREAS)[0])
+    lat = np.array([p[1] for p in places])
+    assert len(places) >= 15 and (lat.max() - lat.min()) * 111 > 20  # settlements far apart
+
+
+def test_every_rural_area_has_real_sectors():
+    for area in RURAL_AREAS:
+        assert len(town_places(area)) >= 15, area
 
 
 def test_make_worlds_checks_kinds_before_writing(tmp_path):

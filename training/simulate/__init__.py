@@ -15,6 +15,8 @@ Kinds of world (:mod:`.kinds`; ``--kind``, ``kind=``), each seeded, the seed pic
   phrasing), mostly outside the matcher's lexicons.
 - ``effects``: other hidden effects: under-40s prefer evening sessions and online, over-65s
   mornings and small groups; cost and distance matter more.
+- ``rural``: a rural area (market towns and villages up to 40 km apart), homes spread widely,
+  few activities within each person's reach.
 
 :func:`make_worlds` writes many worlds (kinds × seeds) for training and benchmarks across kinds.
 
@@ -44,7 +46,7 @@ from .cli import main
 from .kinds import KIND_NAMES, KINDS, Kind
 from .policy import policy_score
 from .population import CONCEPT_NAMES, PERSON_PHRASES, Population, draw_population
-from .towns import TOWNS, town_places
+from .towns import RURAL_AREAS, TOWNS, town_places
 from .truth import (
     ARCHETYPE_CONCEPTS,
     Activities,
@@ -68,6 +70,7 @@ __all__ = [
     "Kind",
     "LEEDS_CENTRE",
     "PERSON_PHRASES",
+    "RURAL_AREAS",
     "Population",
     "TOWNS",
     "World",

@@ -7,7 +7,7 @@ patient's true chance of attending every activity.
 
 writes into DIR the files listed in :mod:`training.simulate.world`, prints the summary as one
 line of JSON and reports progress on stderr. ``--kind`` is one of :data:`.kinds.KINDS`
-(``dense``, the default, ``council``, ``vocab``, ``effects``).
+(``dense``, the default, ``council``, ``vocab``, ``effects``, ``rural``).
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ or other hidden effects, so a model trained across kinds has to hold on any cata
 - ``effects`` other hidden effects (:data:`EFFECTS_PARAMS`): people under 40 prefer evening
   sessions and over-65s mornings (a weaker evening penalty), over-65s prefer small groups, people
   under 40 take to online activities, cost matters three times as much and distance more.
+- ``rural``   a rural area instead of a town (:data:`~.towns.RURAL_AREAS`: market towns and
+  villages over up to 40 km): activities cluster in the settlements, homes spread 2.5 km around
+  their sector's centroid, so most people have few activities within reach; people used to
+  travel mind each kilometre less (:data:`RURAL_PARAMS`).
 
 Every kind but ``dense`` seeds its streams from ``(seed, kind code)`` and prefixes its ids with
 the kind, so the worlds of one seed differ and never share activity ids; the seed still picks
@@ -39,7 +43,15 @@ from .population import _N, CONCEPT_NAMES
 from .tables import read_table, tuples
 from .truth import WorldParams
 
-__all__ = ["COUNCIL_MISSING", "EFFECTS_PARAMS", "KINDS", "KIND_NAMES", "Kind", "directory_needs"]
+__all__ = [
+    "COUNCIL_MISSING",
+    "EFFECTS_PARAMS",
+    "KINDS",
+    "KIND_NAMES",
+    "Kind",
+    "RURAL_PARAMS",
+    "directory_needs",
+]
 
 # --- council: a sparse feed ---------------------------------------------------------------------
 
@@ -177,6 +189,9 @@ EFFECTS_PARAMS = replace(
 )
 
 
+RURAL_PARAMS = replace(WorldParams(), distance_scale_km=(1.5, 5.0, 10.0))
+
+
 # --- the kinds ------------------------------------------------------------------------------------
 
 
@@ -192,6 +207,8 @@ class Kind:
     # (records, rng, places) -> the records as the world's catalogue lists them
     listing: Callable[[list[dict], np.random.Generator, list], list[dict]] | None = None
     phrases: dict[str, tuple[str, ...]] | None = None
+    rural: bool = False  # set in a rural area of RURAL_AREAS rather than a town
+    home_spread_km: float = 0.5  # sd of homes around their sector's centroid
 
     def entropy(self, seed: int) -> int | list[int]:
         return seed if self.code == 0 else [seed, self.code]
@@ -211,6 +228,8 @@ KINDS: dict[str, Kind] = {
              "terms, other phrasing)", WorldParams(), vocab_listing, VOCAB_PHRASES),
         Kind("effects", 3, "other hidden effects: under-40s prefer evenings and online, over-65s "
              "mornings and small groups; cost and distance matter more", EFFECTS_PARAMS),
+        Kind("rural", 4, "a rural area: settlements far apart, long distances, few activities "
+             "within reach of each person", RURAL_PARAMS, rural=True, home_spread_km=2.5),
     )
 }  # fmt: skip
 KIND_NAMES: tuple[str, ...] = tuple(KINDS)

@@ -130,12 +130,14 @@ def draw_population(
     places: list[tuple[str, float, float, str]],
     n_activities: int,
     phrases: dict[str, tuple[str, ...]] | None = None,
+    home_spread_km: float = 0.5,
 ) -> Population:
     """Draw ``n`` people of a town: who they are, and what a link worker wrote down.
 
     ``phrases``: how people word each interest concept (default :data:`PERSON_PHRASES`; a
     world of another vocabulary passes its own). The choice of words draws no randomness of
-    its own, so the same people are drawn whatever the words."""
+    its own, so the same people are drawn whatever the words. ``home_spread_km``: the standard
+    deviation of homes around their postcode sector's centroid (rural sectors are wide)."""
     u = lambda: rng.random(n)  # noqa: E731
     # Age: a mixture of bands, older people over-represented as in social prescribing.
     band_p = np.array([b[2] for b in _AGE_BANDS])
@@ -151,8 +153,8 @@ def draw_population(
     place = rng.integers(len(places), size=n)
     plat = np.array([p[1] for p in places])[place]
     plon = np.array([p[2] for p in places])[place]
-    lat = plat + rng.normal(0, 0.5, n) / 111.2
-    lon = plon + rng.normal(0, 0.5, n) / (111.2 * np.cos(np.radians(plat)))
+    lat = plat + rng.normal(0, home_spread_km, n) / 111.2
+    lon = plon + rng.normal(0, home_spread_km, n) / (111.2 * np.cos(np.radians(plat)))
 
     travel = np.where(
         old,

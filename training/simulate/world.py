@@ -34,7 +34,7 @@ from .catalogue import generate_catalogue
 from .kinds import KINDS, directory_needs
 from .policy import uptake_lines
 from .population import _COMMUNITY_LANGUAGES, _TRAVEL, Population, draw_population
-from .towns import TOWNS, town_places
+from .towns import RURAL_AREAS, TOWNS, town_places
 from .truth import (
     Activities,
     WorldParams,
@@ -71,7 +71,9 @@ class World:
 
     def people(self, rng: np.random.Generator, n: int) -> Population:
         """``n`` people of this world, wording their interests in the world's words."""
-        return draw_population(rng, n, self.places, len(self.acts), KINDS[self.kind].phrases)
+        spec = KINDS[self.kind]
+        return draw_population(rng, n, self.places, len(self.acts), spec.phrases,
+                               spec.home_spread_km)  # fmt: skip
 
     def heldout_people(self, n: int) -> Population:
         """The ``n`` held-out people :func:`simulate` draws for this seed."""
@@ -81,7 +83,8 @@ class World:
 def build_world(
     seed: int, n_activities: int = 600, params: WorldParams | None = None, kind: str = "dense"
 ) -> World:
-    """The town (``seed % len(TOWNS)``), its catalogue and the truth about each activity.
+    """The town (``seed % len(TOWNS)``; a rural kind's area ``seed % len(RURAL_AREAS)``), its
+    catalogue and the truth about each activity.
 
     ``kind`` is one of :data:`~.kinds.KINDS`; ``params`` default to the kind's effects."""
     if kind not in KINDS:
@@ -90,7 +93,8 @@ def build_world(
     params = params or spec.params
     children = np.random.SeedSequence(spec.entropy(seed)).spawn(7)
     stream = children[0]
-    town = list(TOWNS)[seed % len(TOWNS)]
+    towns = list(RURAL_AREAS if spec.rural else TOWNS)
+    town = towns[seed % len(towns)]
     places = town_places(town)
     # World-specific ids, so a model trained here never lends its per-activity evidence to an
     # unrelated catalogue's "act-00042" (the demo catalogue's ids, say).
