@@ -412,3 +412,19 @@ def test_the_uptake_contract_reads_old_and_new_records():
     assert caught.value.problems == [
         ("case", "expected 1-40 letters, digits, - or _ (a case reference, never a name)")
     ]
+
+
+def test_the_openapi_document_describes_the_new_fields_and_the_fhir_endpoint(client):
+    doc = client.get("/openapi.json").get_json()
+    schemas = doc["components"]["schemas"]
+    referral = next(v for k, v in schemas.items() if k.startswith("ReferralRequest"))
+    assert {"case", "wellbeing"} <= set(referral["properties"])
+    assert "case" not in referral.get("required", [])
+    outcome = next(v for k, v in schemas.items() if k.startswith("OutcomeRequest"))
+    assert {"declined", "wellbeing"} <= set(outcome["properties"])
+    ons4 = next(v for k, v in schemas.items() if k.startswith("Wellbeing"))
+    assert set(ons4["required"]) == {"life_satisfaction", "worthwhile", "happiness", "anxiety"}
+    assert ons4["properties"]["anxiety"]["maximum"] == 10
+    fhir = doc["paths"]["/v1/referrals/{referral_id}/fhir"]["get"]
+    assert "application/fhir+json" in fhir["responses"]["200"]["content"]
+    assert "871731000000106" in fhir["description"]

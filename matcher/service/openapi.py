@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from ..fhir import FHIR_JSON
 from .problems import PROBLEM_JSON
 from .schemas import (
     ActivityOut,
@@ -24,6 +25,46 @@ from .schemas import (
     ReferralOut,
     ReferralRequest,
 )
+
+FHIR_DESCRIPTION = (
+    "A ServiceRequest coded SNOMED CT 871731000000106 (Referral to social prescribing "
+    "service; system http://snomed.info/sct), its status following the outcome (active, "
+    "completed; revoked when declined); the activity as its performer, a HealthcareService; a "
+    "declined outcome as an Observation coded 871711000000103 (Social prescribing declined); "
+    "ONS4 scores as Observations (baseline and follow-up). The person is named only by the "
+    "case reference (identifier system urn:social-prescribing-matcher:case-reference), which "
+    "the GP system's integration maps to its patient; nothing of the profile is included. "
+    "Validated against FHIR R4B (elements shared with R4)."
+)
+# The bundle's outline only: FHIR's own definitions (and fhir.resources) validate the rest.
+FHIR_BUNDLE: dict[str, Any] = {
+    "type": "object",
+    "title": "FhirBundle",
+    "required": ["resourceType", "type", "entry"],
+    "properties": {
+        "resourceType": {"const": "Bundle"},
+        "type": {"const": "collection"},
+        "timestamp": {"type": "string"},
+        "identifier": {"type": "object"},
+        "entry": {
+            "type": "array",
+            "minItems": 2,
+            "items": {
+                "type": "object",
+                "required": ["fullUrl", "resource"],
+                "properties": {
+                    "fullUrl": {"type": "string"},
+                    "resource": {
+                        "type": "object",
+                        "required": ["resourceType"],
+                        "properties": {"resourceType": {"enum": [
+                            "ServiceRequest", "HealthcareService", "Observation"]}},
+                    },
+                },
+            },
+        },
+    },
+}  # fmt: skip
 
 
 def _responses(ok: tuple[int, str, str] | None, *errors: int) -> dict[str, Any]:
@@ -76,6 +117,7 @@ def build_openapi() -> dict[str, Any]:
     ]  # fmt: skip
     refs, defs = models_json_schema(models, ref_template=ref_template)
     schemas = defs.get("$defs", {})
+    schemas["FhirBundle"] = FHIR_BUNDLE
     # ``interests`` takes a string as well as a list; older contract schemas showed only the list.
     for name, schema in schemas.items():
         interests = schema.get("properties", {}).get("interests")
@@ -147,6 +189,17 @@ def build_openapi() -> dict[str, Any]:
                 "responses": _responses(
                     (200, ref(OutcomeRecorded, "serialization"), "Outcome recorded"),
                     400, 401, 404, 409, 413, 415, 422, 500)}},
+            "/v1/referrals/{referral_id}/fhir": {"get": {
+                "operationId": "getReferralFhir",
+                "summary": "The referral as a FHIR R4 Bundle for the GP record (scope "
+                           "referrals:read)",
+                "description": FHIR_DESCRIPTION,
+                "security": secured, "parameters": [{"name": "referral_id", **path_id}],
+                "responses": {
+                    "200": {"description": "A FHIR R4 Bundle (type collection)",
+                            "content": {FHIR_JSON: {"schema": {
+                                "$ref": "#/components/schemas/FhirBundle"}}}},
+                    **_responses(None, 401, 404, 500)}}},
             "/v1/referrals/{referral_id}": {
                 "get": {
                     "operationId": "getReferral",
@@ -188,8 +241,8 @@ def build_openapi() -> dict[str, Any]:
                 "description": "An API key, needed once the service has accounts or keys. Each "
                 "key has scopes: match (POST /v1/match), activities (/v1/activities), "
                 "referrals:write (create, record an outcome, erase), referrals:read (GET a "
-                "referral), model (/v1/model). MATCHER_API_KEYS (deprecated) gives keys with "
-                "every scope."}},
+                "referral or its FHIR bundle), model (/v1/model). MATCHER_API_KEYS "
+                "(deprecated) gives keys with every scope."}},
         },
     }  # fmt: skip
 
