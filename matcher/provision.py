@@ -30,8 +30,10 @@ Statistical disclosure control (NHS practice: no small number that could point a
   number of a sum that gave it away: the smallest non-zero shown part of the sum, else the
   sum itself, shown as ``"[c]"``. The textbook case, a total shown with exactly one of its
   cells suppressed, is the first thing this catches; it also catches the subtler ones (a
-  total of 6 over a ``"<5"`` and a ``"[c]"`` cell means 1 and 5). Each round hides one more
-  number, so it ends.
+  total of 6 over a ``"<5"`` and a ``"[c]"`` cell means 1 and 5). When no shown number is
+  left to hide and the marks alone give a number away (four ``"<5"`` districts under a
+  ``"<5"`` total: each is 1), a ``"<5"`` becomes ``"[c]"`` (the total first): so ``"[c]"``
+  means "hidden", small or not. Each round hides a number or turns a mark, so it ends.
 """
 
 from __future__ import annotations
@@ -268,7 +270,16 @@ def _hide_one_more(exposed: Cell, relations: list[tuple[Cell, list[Cell]]]) -> N
         frontier = [
             m for total, ps in holding for m in (total, *ps) if id(m) not in seen
         ]  # fmt: skip
-    raise AssertionError("a small number is exposed by no shown number")  # cannot happen
+    # Nothing shown is left to hide: the marks alone give it away (four "<5" districts under a
+    # "<5" total: each is 1). A "<5" then becomes "[c]", the total first, so the marks no
+    # longer bound it.
+    holding = [(t, ps) for t, ps in relations if any(m is exposed for m in (t, *ps))]
+    marked = [t for t, _ in holding if t.status == "primary"]
+    marked += sorted((p for _, ps in holding for p in ps if p.status == "primary"),
+                     key=lambda c: -c.value)  # fmt: skip
+    if not marked:
+        raise AssertionError("a small number is exposed by no number or mark")  # cannot happen
+    marked[0].status = "secondary"
 
 
 def _fit(lo: int, hi: int, status: str) -> tuple[int, int]:
