@@ -5,6 +5,7 @@ report's referral facts, erasure and retention; the contract's new fields and th
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timezone
 
 import pytest
@@ -428,3 +429,24 @@ def test_the_openapi_document_describes_the_new_fields_and_the_fhir_endpoint(cli
     fhir = doc["paths"]["/v1/referrals/{referral_id}/fhir"]["get"]
     assert "application/fhir+json" in fhir["responses"]["200"]["content"]
     assert "871731000000106" in fhir["description"]
+
+
+def test_training_reads_uptake_with_the_new_fields_like_old_records(tmp_path, catalogue):
+    from training.uptake import load_uptake
+
+    ids = [a.id for a in catalogue.activities[:3]]
+    lines = [
+        {"referral_id": "r-1", "date": "2026-03-01", "profile": {"needs": ["loneliness"]},
+         "activity_id": ids[0], "attended": True},
+        {"referral_id": "r-2", "date": "2026-03-02", "profile": {"needs": ["money"]},
+         "activity_id": ids[1], "attended": True, "case": "C-1", "wellbeing_before": BEFORE,
+         "wellbeing_after": AFTER},
+        {"referral_id": "r-3", "date": "2026-03-03", "profile": {"needs": ["food"]},
+         "activity_id": ids[2], "attended": False, "declined": True, "case": "C-2"},
+    ]  # fmt: skip
+    path = tmp_path / "uptake.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), "utf-8")
+    data = load_uptake(path, catalogue, log=None, for_training=False, min_rows=1,
+                       min_referrals=1)  # fmt: skip
+    assert data.bad_lines == [] and len(data) == 3
+    assert data.outcome.tolist() == [1, 1, 0]  # a decline is a referral not attended
