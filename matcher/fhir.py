@@ -60,8 +60,10 @@ ONS4_QUESTIONS = {
     "anxiety": "Overall, how anxious did you feel yesterday?",
 }
 
-# The ServiceRequest's status follows the latest outcome.
-_STATUS = {"open": "active", "attended": "completed", "not_attended": "completed",
+# The ServiceRequest's status follows the latest outcome: completed only when the person went;
+# ended without the activity taking place (declined, or did not go) is FHIR's "revoked", and a
+# decline also adds its own coded Observation.
+_STATUS = {"open": "active", "attended": "completed", "not_attended": "revoked",
            "declined": "revoked"}  # fmt: skip
 
 
@@ -174,8 +176,8 @@ def referral_bundle(referral: Referral, activity: Activity | None) -> dict[str, 
     """The referral as a FHIR R4 ``Bundle`` of type collection, as a JSON-ready dict.
 
     - ``ServiceRequest``: code SNOMED CT 871731000000106 *Referral to social prescribing
-      service*; status ``active`` with no outcome yet, ``completed`` once one is recorded
-      (attended or not), ``revoked`` when the person declined; intent ``order``; identifiers
+      service*; status ``active`` with no outcome yet, ``completed`` when the person went,
+      ``revoked`` when they declined or did not go; intent ``order``; identifiers
       the referral id and the case reference (also its ``requisition``: the referrals of one
       plan share it); subject the case reference (see the module docstring); performer the
       activity.

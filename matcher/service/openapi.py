@@ -29,7 +29,8 @@ from .schemas import (
 FHIR_DESCRIPTION = (
     "A ServiceRequest coded SNOMED CT 871731000000106 (Referral to social prescribing "
     "service; system http://snomed.info/sct), its status following the outcome (active, "
-    "completed; revoked when declined); the activity as its performer, a HealthcareService; a "
+    "completed when the person went; revoked when they declined or did not go); the activity "
+    "as its performer, a HealthcareService; a "
     "declined outcome as an Observation coded 871711000000103 (Social prescribing declined); "
     "ONS4 scores as Observations (baseline and follow-up). The person is named only by the "
     "case reference (identifier system urn:social-prescribing-matcher:case-reference), which "
