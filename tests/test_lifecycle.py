@@ -450,3 +450,18 @@ def test_training_reads_uptake_with_the_new_fields_like_old_records(tmp_path, ca
                        min_referrals=1)  # fmt: skip
     assert data.bad_lines == [] and len(data) == 3
     assert data.outcome.tolist() == [1, 1, 0]  # a decline is a referral not attended
+
+
+def test_the_uptake_export_file_carries_the_new_fields(store, tmp_path):
+    from training.export import export_uptake
+
+    declined = store.add_referral(PROFILE, "act-1", case="C-7", wellbeing=BEFORE)
+    store.record_outcome(declined, False, 0, declined=True, wellbeing=AFTER)
+    store.record_outcome(store.add_referral(PROFILE, "act-2"), True, 2)
+    out = tmp_path / "uptake.jsonl"
+    report = export_uptake(store, out)
+    assert (report.exported, report.invalid) == (2, 0)
+    first, second = (json.loads(line) for line in out.read_text("utf-8").splitlines())
+    assert (first["declined"], first["case"]) == (True, "C-7")
+    assert (first["wellbeing_before"], first["wellbeing_after"]) == (BEFORE, AFTER)
+    assert not {"declined", "case", "wellbeing_before", "wellbeing_after"} & set(second)
