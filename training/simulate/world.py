@@ -349,7 +349,7 @@ def simulate(
     return summary
 
 
-# Effects only other kinds switch on: listed in WORLD.md only when they differ from the default,
+# Effects only other kinds switch on: listed in WORLD.md only when one differs from the default,
 # so the dense world's WORLD.md reads as it always did.
 _KIND_EFFECTS = ("evening_young", "morning_old", "young_age", "small_group", "small_size",
                  "online_young")  # fmt: skip
@@ -357,10 +357,11 @@ _KIND_EFFECTS = ("evening_young", "morning_old", "young_age", "small_group", "sm
 
 def _world_md(summary: dict, params: WorldParams, kind: str = "dense") -> str:
     default = WorldParams()
+    extra = any(getattr(params, n) != getattr(default, n) for n in _KIND_EFFECTS)
     effects = "\n".join(
         f"| `{f.name}` | {getattr(params, f.name)} |"
         for f in fields(params)
-        if f.name not in _KIND_EFFECTS or getattr(params, f.name) != getattr(default, f.name)
+        if extra or f.name not in _KIND_EFFECTS
     )
     hidden = {"seconds"} | ({"kind"} if kind == "dense" else set())
     facts = "\n".join(f"| {k} | {v} |" for k, v in summary.items() if k not in hidden)
