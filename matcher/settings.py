@@ -5,7 +5,9 @@ edges (the command line and the app factory) and passed inward; the library read
 MATCHER_CATALOGUE              catalogue file, ORUK feed, or a folder whose ``current`` names a
                                version (``matcher pull``); default: the bundled demo catalogue
 MATCHER_MODEL_DIR              model folder or models root, watched for changes; default: the
-                               model shipped with the package
+                               model shipped with the package; ``cold-start``: the transparent
+                               cold-start scorer, never reloaded (a folder of that name:
+                               ``./cold-start``)
 MATCHER_DATABASE_URL           referral store; ``sqlite:///PATH`` or
                                ``postgresql+psycopg://USER@HOST:PORT/DB``; default: an SQLite
                                file in the instance folder, created on first start

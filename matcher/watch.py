@@ -18,6 +18,7 @@ from .errors import CatalogueError, MatcherError, ModelError
 from .pull import CATALOGUE_FILE, catalogue_file, catalogue_version
 from .ranking import Matcher
 from .scoring import ColdStartScorer, Scorer, default_model_dir, load_scorer
+from .scoring.registry import is_cold_start
 
 __all__ = ["Watcher", "catalogue_name", "fingerprint", "first_catalogue", "reload_all"]
 
@@ -88,6 +89,8 @@ class Watcher:
         catalogue_version: str | None = None,
         catalogue_refused: str | None = None,
     ):
+        # Chosen by name, the cold-start scorer has no folder to watch, reload or refuse.
+        self.cold_start = is_cold_start(model_dir)
         self.path = Path(model_dir) if model_dir else default_model_dir()
         self.catalogue_source = Path(catalogue_source) if catalogue_source else None
         self.catalogue_version = catalogue_version
@@ -96,7 +99,7 @@ class Watcher:
         self._lock = threading.Lock()
         self._reload_requested = False
         self._next_check = time.monotonic() + self.check_seconds
-        self._key = fingerprint(self.path)
+        self._key = None if self.cold_start else fingerprint(self.path)
         self._catalogue_key = (
             _catalogue_key(self.catalogue_source) if self.catalogue_source else None
         )
@@ -112,6 +115,8 @@ class Watcher:
         return self.matcher.catalogue
 
     def _load_initial(self) -> tuple[Scorer, str | None]:
+        if self.cold_start:
+            return ColdStartScorer(), None
         if self._key is None:
             note = f"no trained model at {self.path}; using the cold-start scorer"
             return ColdStartScorer(), note
@@ -192,6 +197,8 @@ class Watcher:
 
     def _check_model(self, forced: bool) -> Scorer | None:
         """A new scorer when the model folder changed and loads; None keeps the one serving."""
+        if self.cold_start:
+            return None
         key = fingerprint(self.path)
         if key == self._key and not forced:
             return None
@@ -219,11 +226,16 @@ class Watcher:
         scorer = self.matcher.scorer
         base: dict[str, Any] = {"version": scorer.version, "kind": scorer.kind}
         if isinstance(scorer, ColdStartScorer):
+            summary = (
+                "No trained model is in service. Suggestions come from a hand-set, "
+                "transparent score: need match first, then interests, nearness, budget and "
+                "timing. It has not been learned from uptake."
+            )
+            if self.cold_start:
+                summary += " It was chosen by name (model cold-start)."
             base.update(
                 trained=False,
-                summary="No trained model is in service. Suggestions come from a hand-set, "
-                "transparent score: need match first, then interests, nearness, budget and "
-                "timing. It has not been learned from uptake.",
+                summary=summary,
                 bias=scorer.BIAS,
                 weights=dict(scorer.WEIGHTS),
             )

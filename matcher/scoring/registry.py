@@ -32,8 +32,10 @@ from .model_files import (
 )
 
 __all__ = [
+    "COLD_START",
     "HISTORY_FILE",
     "current_version",
+    "is_cold_start",
     "kept_aside_only",
     "list_versions",
     "load_scorer",
@@ -43,6 +45,9 @@ __all__ = [
 ]
 
 HISTORY_FILE = "history.json"
+# The model "folder" that names the transparent cold-start scorer (``--model cold-start``,
+# ``MATCHER_MODEL_DIR=cold-start``); a real folder of that name is reached as ./cold-start.
+COLD_START = "cold-start"
 # A switch adds about 150 bytes to the history: 16 MB is a hundred thousand switches.
 MAX_HISTORY_BYTES = 16 << 20
 
@@ -210,12 +215,20 @@ def kept_aside_only(path: str | Path) -> bool:
     return any((child / CARD_FILE).exists() for child in path.iterdir())
 
 
+def is_cold_start(model_dir: str | Path | None) -> bool:
+    """Whether ``model_dir`` names the cold-start scorer rather than a folder."""
+    return isinstance(model_dir, str) and model_dir == COLD_START
+
+
 def load_scorer(
     model_dir: str | Path | None = None, *, required: bool | None = None
 ) -> tuple[Scorer, str | None]:
     """The trained model in ``model_dir`` (default: the shipped one), or the cold-start scorer
     with a note saying why. A folder that is ``required`` (by default: one named explicitly)
-    must load: failing that is an error."""
+    must load: failing that is an error. ``"cold-start"`` (:data:`COLD_START`) chooses the
+    cold-start scorer, with no note: nothing failed."""
+    if is_cold_start(model_dir):
+        return ColdStartScorer(), None
     explicit = model_dir is not None if required is None else required
     path = Path(model_dir) if model_dir is not None else default_model_dir()
     if not explicit and not path.exists():
