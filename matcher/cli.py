@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--model",
             default=None,
-            help="model folder (default: $MATCHER_MODEL_DIR or the shipped model)",
+            help="model folder, or cold-start for the transparent cold-start scorer "
+            "(default: $MATCHER_MODEL_DIR or the shipped model)",
         )
         p.add_argument("--top", type=_positive, default=10, help="how many (default 10)")
 
@@ -134,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=_positive, default=1,
                        help="threads per worker (default 1)")  # fmt: skip
     serve.add_argument("--catalogue", default=None, help="as for suggest")
-    serve.add_argument("--model", default=None, help="model folder, watched for a new model")
+    serve.add_argument("--model", default=None,
+                       help="model folder, watched for a new model; or cold-start for the "
+                            "transparent cold-start scorer")  # fmt: skip
     serve.add_argument("--database", default=None,
                        help="referral store URL (default: $MATCHER_DATABASE_URL or "
                             "instance/matcher.sqlite3)")  # fmt: skip
@@ -192,6 +195,10 @@ def _matcher(args: argparse.Namespace) -> Matcher:
     catalogue = Catalogue.load(catalogue_file(settings.catalogue_source()))
     # --model must load; $MATCHER_MODEL_DIR or the shipped model may fall back to cold start.
     scorer, note = load_scorer(settings.model_dir, required=args.model is not None)
+    # One summary line, as training logs it, so skipped records are never silent: always for
+    # rank (a batch job), for suggest when a catalogue was named (not the bundled demo).
+    if args.command == "rank" or settings.catalogue:
+        print(f"matcher: {catalogue.report.summary()}", file=sys.stderr)
     if note:
         print(f"matcher: {note}", file=sys.stderr)
     return Matcher(catalogue, scorer)
@@ -235,18 +242,24 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     profile = _profile_from_flags(args)
     locate(profile)  # an unknown postcode fails before any model is loaded
     matcher = _matcher(args)
-    matches = matcher.recommend(profile, args.top)
+    found = matcher.suggest(profile, args.top)
+    matches = found.matches
     if args.json:
         out = {"id": profile.id, "matches": [m.to_dict() for m in matches],
                "model_version": matcher.model_version}  # fmt: skip
+        if found.notes:
+            out["notes"] = found.notes
         print(json.dumps(out, ensure_ascii=False, indent=1))
     else:
-        print(format_table(matches, matcher))
+        print(format_table(matches, matcher, found.notes))
+    if not matches:  # exit 0 all the same: an empty list is an answer, not an error
+        print(f"matcher: no suggestions: {'; '.join(found.notes)}", file=sys.stderr)
     return 0
 
 
-def format_table(matches: Sequence[Match], matcher: Matcher) -> str:
-    """A link worker's view: rank, name, distance, when, cost, then the reasons."""
+def format_table(matches: Sequence[Match], matcher: Matcher, notes: Sequence[str] = ()) -> str:
+    """A link worker's view: rank, name, distance, when, cost, then the reasons; and the notes
+    (a short list, or one filled from beyond the usual distance) at the foot."""
     if not matches:
         return ("No activity in the catalogue meets all of this person's stated needs. "
                 "Try a larger travel distance or fewer constraints.")  # fmt: skip
@@ -270,6 +283,7 @@ def format_table(matches: Sequence[Match], matcher: Matcher) -> str:
             lines.append(f"{'':4}  Contact: " + ", ".join(
                 x for x in (contact.phone, contact.email, contact.url) if x))  # fmt: skip
     lines.append("")
+    lines += [f"Note: {note[:1].upper()}{note[1:]}." for note in notes]
     lines.append(f"Catalogue: {len(matcher.catalogue)} activities; model: {matcher.model_version}")
     return "\n".join(lines)
 
@@ -280,7 +294,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
         text = Path(path).read_text(encoding="utf-8-sig")
     except OSError:
         raise InvalidInput(f"{path}: cannot read the profiles file") from None
-    profiles: list[Profile] = []
+    profiles: list[tuple[int, Profile]] = []
     # Every line is checked before anything is written, so bad input gives no partial output.
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -291,12 +305,16 @@ def cmd_rank(args: argparse.Namespace) -> int:
             locate(profile)  # a postcode not in the table
         except InvalidInput as exc:
             raise exc.located(where) from None
-        profiles.append(profile)
+        profiles.append((number, profile))
     matcher = _matcher(args)
-    for profile in profiles:
-        matches = matcher.recommend(profile, args.top)
-        out = {"id": profile.id, "matches": [m.to_dict() for m in matches]}
+    for number, profile in profiles:
+        found = matcher.suggest(profile, args.top)
+        out = {"id": profile.id, "matches": [m.to_dict() for m in found.matches]}
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        if not found.matches:  # the line number, not the profile: it may hold personal data
+            sys.stdout.flush()  # keeps stdout and stderr in order on a terminal
+            notes = "; ".join(found.notes)
+            print(f"matcher: {path} line {number}: no suggestions: {notes}", file=sys.stderr)
     return 0
 
 
@@ -389,6 +407,10 @@ def cmd_gp_export(args: argparse.Namespace) -> int:
             raise InvalidInput([("--since", "expected a date as YYYY-MM-DD")]) from None
     settings = _settings(args)
     catalogue = Catalogue.load(catalogue_file(settings.catalogue_source()))
+    # One summary line, as training logs it, so skipped records are never silent: always for
+    # rank (a batch job), for suggest when a catalogue was named (not the bundled demo).
+    if args.command == "rank" or settings.catalogue:
+        print(f"matcher: {catalogue.report.summary()}", file=sys.stderr)
     url = settings.store_url()
     with Store(url, create=url.startswith("sqlite")) as store:
         report = export_bundles(store, catalogue, Path(args.out), since=since,

@@ -36,7 +36,16 @@ FEATURE_WORDS = {
 DAY_NAMES = dict(zip(DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
                             "Saturday", "Sunday"), strict=True))  # fmt: skip
 PART_NAMES = {"am": "mornings", "pm": "afternoons", "eve": "evenings"}
-TRAVEL_WORDS = {"walk": "on foot", "public_transport": "by public transport", "car": "by car"}
+TRAVEL_WORDS = {"walk": "on foot", "public_transport": "by public transport", "car": "by car",
+                "cycle": "by bike"}  # fmt: skip
+# What a place beyond the person's usual reach is further than, by travel mode ("6.2 km away:
+# further than a usual walk"); a mode not listed here reads "further than usual".
+FURTHER_WORDS = {
+    "walk": "a usual walk",
+    "cycle": "a usual bike ride",
+    "public_transport": "a usual bus or train journey",
+    "car": "a usual drive",
+}
 MIN_REASONS, MAX_REASONS = 2, 4
 NEED_FIRST = 10.0  # added to the need reason's strength, so it is never crowded out
 # The features whose contributions order the reasons (all a scorer needs to explain).
@@ -72,12 +81,26 @@ def when(activity: Activity, only: set[str] | None = None) -> str:
     return "; ".join(phrases)
 
 
+def _minutes(distance_km: float, travel: str) -> str:
+    minutes = distance_km / SPEED_KMH[travel] * 60 + WAIT_MINUTES[travel]
+    minutes = max(5, int(round(minutes / 5.0)) * 5)
+    return f"about {minutes} minutes {TRAVEL_WORDS.get(travel, '')}".rstrip()
+
+
 def distance_text(distance_km: float, travel: str | None) -> str:
     text = f"{distance_km:.1f} km away"
-    if travel:
-        minutes = distance_km / SPEED_KMH[travel] * 60 + WAIT_MINUTES[travel]
-        minutes = max(5, int(round(minutes / 5.0)) * 5)
-        text += f", about {minutes} minutes {TRAVEL_WORDS[travel]}"
+    if travel and travel in SPEED_KMH:
+        text += f", {_minutes(distance_km, travel)}"
+    return text
+
+
+def further_text(distance_km: float, travel: str | None) -> str:
+    """A place beyond the person's usual reach, e.g. "6.2 km away: further than a usual walk
+    (about 85 minutes on foot)"."""
+    usual = FURTHER_WORDS.get(travel or "")
+    text = f"{distance_km:.1f} km away: further than {usual or 'usual'}"
+    if travel and travel in SPEED_KMH:
+        text += f" ({_minutes(distance_km, travel)})"
     return text
 
 
@@ -98,10 +121,19 @@ def _interest_words(person: Person, catalogue: Catalogue, i: int) -> list[str]:
 
 
 def explain(
-    person: Person, catalogue: Catalogue, i: int, x: np.ndarray, contribution: np.ndarray
+    person: Person,
+    catalogue: Catalogue,
+    i: int,
+    x: np.ndarray,
+    contribution: np.ndarray,
+    *,
+    beyond_usual: bool = False,
 ) -> list[str]:
     """Two to four reasons for activity ``i``: the strongest positive drivers of its score,
-    with a caution (unknown venue, over budget) kept when it applies."""
+    with a caution (unknown venue, over budget) kept when it applies.
+
+    ``beyond_usual``: it fills a short list from beyond the person's usual reach, which the
+    first caution then says ("6.2 km away: further than a usual walk")."""
     activity = catalogue.activities[i]
     profile = person.profile
 
@@ -132,6 +164,8 @@ def explain(
 
     if activity.online:
         offers.append((0.3, "Online, from home"))
+    elif beyond_usual and not np.isnan(x[COLUMN["distance_km"]]):
+        cautions.append(further_text(x[COLUMN["distance_km"]], profile.travel))
     elif not np.isnan(x[COLUMN["distance_km"]]):
         near = distance_text(x[COLUMN["distance_km"]], profile.travel)
         ratio = x[COLUMN["distance_ratio"]]

@@ -331,12 +331,20 @@ def test_inactive_and_excluded_never_seen(matcher):
 
 
 def test_walker_never_sees_a_venue_beyond_walking_distance(matcher):
+    # The usual 3 km is a preference (issue 9): beyond it only as the fill of a short list,
+    # after everything within it, each saying so; and never when the fill is off.
     profile = {"location": {"postcode": "LS6 3HN"}, "travel": "walk"}
     person = prepare(parse_profile(profile), matcher.catalogue)
     for needs in NEEDS_TO_TRY:
-        for m in matcher.recommend({**profile, "needs": needs}, len(matcher.catalogue)):
+        within = matcher.recommend({**profile, "needs": needs}, len(matcher.catalogue), fill=False)
+        for m in within:
             if m.distance_km is not None:
                 assert m.distance_km <= person.max_km + 1e-9
+        every = matcher.recommend({**profile, "needs": needs}, len(matcher.catalogue))
+        assert [m.activity_id for m in every[: len(within)]] == [m.activity_id for m in within]
+        for m in every[len(within) :]:
+            assert m.beyond_usual and m.distance_km > person.max_km
+            assert any("further than a usual walk" in r for r in m.reasons)
 
 
 def test_money_need_gets_money_help_first(matcher):

@@ -438,3 +438,77 @@ def test_python_dash_m_matcher(catalogue_file, tmp_path):
     assert "Traceback" not in done.stderr
     matches = json.loads(done.stdout)["matches"]
     assert matches and matches[0]["activity_id"] in {"garden", "walk"}
+
+
+# --- the model and the catalogue, said on stderr (issue 9, item 7) ---------------------------
+
+
+def test_rank_and_suggest_take_model_cold_start(capsys, catalogue_file, tmp_path):
+    path = tmp_path / "profiles.jsonl"
+    path.write_text(json.dumps({"id": "p", "needs": ["money"], "location": HOME}) + "\n")
+    code, out, err = run(capsys, "rank", "--catalogue", catalogue_file, "--profiles", path,
+                         "--model", "cold-start")  # fmt: skip
+    assert code == 0
+    assert "cold-start scorer" not in err and "error" not in err  # chosen: nothing failed
+    assert json.loads(out)["matches"][0]["activity_id"] == "debt"
+    code, out, err = run(capsys, "suggest", "--catalogue", catalogue_file, "--needs", "money",
+                         "--model", "cold-start", "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["model_version"] == "cold-start-1"
+
+
+def test_a_folder_called_cold_start_is_reached_as_dot_slash(capsys, catalogue_file, tmp_path):
+    code, _, err = run(capsys, "suggest", "--catalogue", catalogue_file,
+                       "--model", "./cold-start")  # fmt: skip
+    assert_one_line_error(code, err, "cold-start")
+
+
+def test_model_dir_cold_start_from_the_environment(capsys, catalogue_file, monkeypatch):
+    monkeypatch.setenv("MATCHER_MODEL_DIR", "cold-start")
+    code, out, err = run(capsys, "suggest", "--catalogue", catalogue_file, "--json")
+    assert code == 0 and json.loads(out)["model_version"] == "cold-start-1"
+    assert "cold-start scorer" not in err
+
+
+def test_serve_model_cold_start_reaches_the_app_and_healthz(monkeypatch, catalogue_file, tmp_path):
+    from matcher.service import create_app, server
+
+    seen = {}
+    monkeypatch.setattr(server, "serve", lambda settings, *rest: seen.setdefault("s", settings)
+                        and 0)  # fmt: skip
+    assert cli.main(["serve", "--model", "cold-start", "--catalogue", str(catalogue_file)]) == 0
+    settings = seen["s"]
+    assert settings.model_dir == "cold-start"
+    app = create_app({"MATCHER_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+                      "MATCHER_RELOAD_ON_SIGHUP": False, "TESTING": True},
+                     settings=settings.model_copy(update={
+                         "database_url": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+                         "reload_on_sighup": False}))  # fmt: skip
+    client = app.test_client()
+    health = client.get("/healthz").get_json()
+    assert health["model_version"] == "cold-start-1"
+    assert "note" not in health  # chosen, not a failure to load
+    watcher = app.extensions["matcher"].watcher
+    watcher.request_reload()
+    watcher.current()  # a forced look: nothing on disk to reload, nothing refused
+    assert watcher.refused is None and watcher.version() == "cold-start-1"
+    assert "chosen by name" in client.get("/v1/model").get_json()["summary"]
+
+
+def test_rank_reports_the_catalogue_and_skipped_records_on_one_line(capsys, tmp_path):
+    records = [*CATALOGUE["activities"], {"id": "bad", "name": "Bad cost", "cost": -1}]
+    path = tmp_path / "catalogue.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n", "utf-8")
+    profiles = tmp_path / "profiles.jsonl"
+    profiles.write_text(json.dumps({"needs": ["money"]}) + "\n")
+    code, out, err = run(capsys, "rank", "--catalogue", path, "--profiles", profiles,
+                         "--model", "cold-start")  # fmt: skip
+    assert code == 0 and len(out.splitlines()) == 1
+    (line,) = error_lines(err)
+    assert line.startswith("matcher: ") and "5 records, 4 loaded, 1 skipped" in line
+    code, _, err = run(capsys, "suggest", "--catalogue", path, "--model", "cold-start")
+    assert "1 skipped" in err
+
+
+def test_suggest_on_the_bundled_catalogue_prints_no_summary(capsys, demo_catalogue_file):
+    code, _, err = run(capsys, "suggest", "--needs", "money", "--model", "cold-start")
+    assert code == 0 and err == ""

@@ -10,7 +10,7 @@ from matcher import geo
 from matcher.catalogue import Catalogue
 from matcher.contract import parse_profile
 from matcher.features import prepare
-from matcher.filters import allowed, violations
+from matcher.filters import allowed, ruled_out, violations
 
 HOME = {"lat": 53.80, "lon": -1.55}
 NEAR = {"lat": 53.81, "lon": -1.55}  # about 1.1 km north
@@ -22,10 +22,11 @@ def act(**fields) -> dict:
 
 
 def judge(profile: dict, records: list[dict]) -> tuple[np.ndarray, list[list[str]]]:
-    """``allowed`` over the whole catalogue, and ``violations`` for each activity."""
+    """``allowed`` (the hard needs alone: a stated distance, not a mode's default) over the
+    whole catalogue, and ``violations`` for each activity."""
     catalogue = Catalogue.from_records(records)
     person = prepare(parse_profile(profile), catalogue)
-    mask = allowed(person, catalogue, np.arange(len(catalogue)))
+    mask = allowed(person, catalogue, np.arange(len(catalogue)), travel="stated")
     broken = []
     for i, activity in enumerate(catalogue.activities):
         distance = None
@@ -75,8 +76,11 @@ CASES = [
     ("another excluded", {"exclude": ["y", "z"]}, act(), True, None),
     ("inactive", {}, act(status="inactive"), False, "inactive"),
     ("active", {}, act(status="active"), True, None),
-    ("too far to walk", {"location": HOME, "travel": "walk"}, act(location=FAR), False,
-     "travel distance"),
+    # A mode's default radius is a preference (the fill may pass it), not a hard need.
+    ("beyond a usual walk, no maximum stated", {"location": HOME, "travel": "walk"},
+     act(location=FAR), True, None),
+    ("beyond a stated walk", {"location": HOME, "travel": "walk", "max_travel_km": 3},
+     act(location=FAR), False, "travel distance"),
     ("near enough to walk", {"location": HOME, "travel": "walk"}, act(location=NEAR), True, None),
     ("far, but by car", {"location": HOME, "travel": "car"}, act(location=FAR), True, None),
     ("beyond an explicit maximum", {"location": HOME, "max_travel_km": 1.0},
@@ -87,8 +91,10 @@ CASES = [
     ("unknown postcode is kept", {"location": HOME, "travel": "walk"},
      act(location={"postcode": "ZZ99 9ZZ"}), True, None),
     ("person location unknown", {"travel": "walk"}, act(location=FAR), True, None),
-    ("far postcode", {"location": HOME, "travel": "walk"}, act(location={"postcode": "LS25"}),
-     False, "travel distance"),
+    ("far postcode, stated", {"location": HOME, "max_travel_km": 3},
+     act(location={"postcode": "LS25"}), False, "travel distance"),
+    ("far postcode, usual walk", {"location": HOME, "travel": "walk"},
+     act(location={"postcode": "LS25"}), True, None),
 ]  # fmt: skip
 
 
@@ -149,6 +155,36 @@ def test_allowed_and_violations_agree_on_a_mixed_catalogue():
             assert bool(mask[i]) == (not reasons), (profile, records[i], reasons)
         bites += int((~mask).sum())
     assert bites > 50  # the catalogue really exercises the rules
+
+
+def test_the_main_list_keeps_to_the_usual_radius_and_any_drops_every_distance():
+    records = [act(id="near", location=NEAR), act(id="far", location=FAR),
+               act(id="web", online=True)]  # fmt: skip
+    catalogue = Catalogue.from_records(records)
+    everything = np.arange(3)
+    walker = prepare(parse_profile({"location": HOME, "travel": "walk"}), catalogue)
+    assert list(allowed(walker, catalogue, everything)) == [True, False, True]
+    assert list(allowed(walker, catalogue, everything, travel="stated")) == [True, True, True]
+    stated = prepare(parse_profile({"location": HOME, "max_travel_km": 3}), catalogue)
+    assert list(allowed(stated, catalogue, everything, travel="stated")) == [True, False, True]
+    assert list(allowed(stated, catalogue, everything, travel="any")) == [True, True, True]
+
+
+def test_ruled_out_names_each_hard_need_that_bites_alone():
+    records = [act(id="a", min_age=50, location=FAR), act(id="b", online=True),
+               act(id="c", gender="female", location=NEAR)]  # fmt: skip
+    catalogue = Catalogue.from_records(records)
+    person = prepare(
+        parse_profile({"age": 30, "online": "no", "location": HOME, "max_travel_km": 2}),
+        catalogue,
+    )
+    out = {k: list(v) for k, v in ruled_out(person, catalogue, np.arange(3)).items()}
+    assert out == {
+        "age": [True, False, False],
+        "online": [False, True, False],
+        "gender": [False, False, True],
+        "max_travel_km": [True, False, False],
+    }
 
 
 def test_allowed_respects_the_positions_it_is_given():

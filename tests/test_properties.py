@@ -13,7 +13,7 @@ from matcher.catalogue import Catalogue
 from matcher.contract import ACCESSIBILITY, DAY_PARTS, DAYS, NEEDS, parse_activity, parse_profile
 from matcher.features import DEFAULT_TRAVEL_KM
 from matcher.filters import violations
-from matcher.ranking import Matcher
+from matcher.ranking import FILL_REACH, Matcher
 
 SETTINGS = settings(
     max_examples=60,
@@ -128,16 +128,52 @@ def where_is(location: dict | None) -> tuple[float, float] | None:
     return found[0], found[1]
 
 
-def audit(profile: dict, record: dict) -> list[str]:
-    """Every hard need ``record`` breaks for ``profile``, distance included."""
-    max_km = profile.get("max_travel_km") or DEFAULT_TRAVEL_KM[profile.get("travel")]
+def distance_to(profile: dict, record: dict) -> float | None:
     here, there = where_is(profile.get("location")), where_is(record.get("location"))
-    distance = None
     if here and there:
-        distance = float(geo.haversine_km(here[0], here[1], there[0], there[1]))
+        return float(geo.haversine_km(here[0], here[1], there[0], there[1]))
+    return None
+
+
+def usual_km(profile: dict) -> float:
+    return profile.get("max_travel_km") or DEFAULT_TRAVEL_KM[profile.get("travel")]
+
+
+def audit(profile: dict, record: dict) -> list[str]:
+    """Every hard need ``record`` breaks for ``profile``, distance included (a stated
+    max_travel_km; a travel mode's default radius is a preference, not a hard need)."""
     return violations(
-        parse_profile(profile), parse_activity(record), distance_km=distance, max_km=max_km
+        parse_profile(profile),
+        parse_activity(record),
+        distance_km=distance_to(profile, record),
+        max_km=usual_km(profile),
     )
+
+
+def reach(profile: dict, record: dict, km: float | None) -> bool:
+    """Within ``km`` of the person (online, unknown places and no ``km`` are anywhere)."""
+    distance = distance_to(profile, record)
+    return km is None or record["online"] or distance is None or distance <= km + 1e-9
+
+
+def fill_reach(profile: dict) -> float | None:
+    """How far the fill beyond the usual reach goes; None when there is no fill."""
+    fills = (
+        where_is(profile.get("location")) is not None
+        and profile.get("max_travel_km") is None
+        and profile.get("online", "ok") != "only"
+    )
+    return usual_km(profile) * FILL_REACH if fills else None
+
+
+def expected_length(profile: dict, records: list[dict], n: int, dropped=()) -> int:
+    """What ``recommend`` must return: everything safe within the usual reach, then (the fill)
+    within the fill's reach, up to ``n``."""
+    safe = [r for r in records if not audit(profile, r) and r["id"] not in dropped]
+    inside = [r for r in safe if reach(profile, r, usual_km(profile))]
+    further = fill_reach(profile)
+    beyond = [] if further is None else [r for r in safe if reach(profile, r, further)]
+    return min(n, max(len(inside), len(beyond)))
 
 
 @st.composite
@@ -166,13 +202,23 @@ def test_ranking_properties(case):
     for m in matches:
         assert math.isfinite(m.score) and 0.0 <= m.score <= 1.0
         assert 2 <= len(m.reasons) <= 4
-    # no suggestion ever breaks a hard need
+    # no suggestion ever breaks a hard need, fill or not
     for activity_id in ids:
         broken = audit(profile, by_id[activity_id])
         assert not broken, (activity_id, broken)
+    # the usual reach first; beyond it only as the fill (no max_travel_km stated), saying so
+    usual = usual_km(profile)
+    inside = [m for m in matches if not m.beyond_usual]
+    assert matches[: len(inside)] == inside
+    for m in inside:
+        assert reach(profile, by_id[m.activity_id], usual)
+    for m in matches[len(inside) :]:
+        assert fill_reach(profile) is not None and not m.activity.online
+        assert usual < m.distance_km <= fill_reach(profile) + 1e-9
+        assert any("further than" in r for r in m.reasons)
     # and nothing safe is held back when fewer than n came back
     safe = [r["id"] for r in records if not audit(profile, r)]
-    assert len(matches) == min(n, len(safe)), (ids, safe)
+    assert len(matches) == expected_length(profile, records, n), (ids, safe)
     assert set(ids) <= set(safe)
     # deterministic
     again = matcher.recommend(profile, n)
@@ -184,12 +230,12 @@ def test_ranking_properties(case):
         dropped = ids[: max(1, len(ids) // 2)]
         rest = matcher.recommend(profile, n, exclude=dropped)
         assert not set(dropped) & {m.activity_id for m in rest}
-        assert len(rest) == min(n, len(safe) - len(dropped))
+        assert len(rest) == expected_length(profile, records, n, dropped)
     # without the variety re-rank: the same rules, in score order
     plain = matcher.recommend(profile, n, variety=False)
     assert {m.activity_id for m in plain} <= set(safe)
     assert len(plain) == len(matches)
-    plain_scores = [m.score for m in plain]
+    plain_scores = [m.score for m in plain if not m.beyond_usual]
     assert plain_scores == sorted(plain_scores, reverse=True)
 
 
@@ -218,3 +264,31 @@ def test_catalogue_reports_every_record(records):
         if r["needs"]:
             assert needs == r["needs"] and not inferred
         assert set(needs) <= set(NEEDS)
+
+
+@SETTINGS
+@given(catalogues(), st.data())
+def test_fill_and_stated_limits_never_break_a_hard_need(records, data):
+    """People on the edge of the catalogue's area, where the fill is common: no suggestion
+    breaks a hard need, and a stated max_travel_km is never passed."""
+    matcher = Matcher(Catalogue.from_records(records))
+    profile = data.draw(profiles([r["id"] for r in records]))
+    profile["location"] = data.draw(st.fixed_dictionaries({
+        "lat": st.floats(53.4, 54.2, allow_nan=False), "lon": st.floats(-2.2, -0.9, allow_nan=False)
+    }))  # fmt: skip
+    stated = data.draw(st.one_of(st.none(), st.floats(0.5, 15, allow_nan=False)))
+    profile.pop("max_travel_km", None)
+    if stated is not None:
+        profile["max_travel_km"] = stated
+    n = data.draw(st.integers(1, 30))
+    found = matcher.suggest(profile, n)
+    by_id = {r["id"]: r for r in records}
+    for m in found.matches:
+        assert not audit(profile, by_id[m.activity_id]), m.activity_id
+        if stated is not None and m.distance_km is not None and not m.activity.online:
+            assert m.distance_km <= stated + 1e-9
+    assert len(found.matches) == expected_length(profile, records, n)
+    assert (stated is None) or not any(m.beyond_usual for m in found.matches)
+    # a list shorter than asked, or reaching beyond the usual distance, says why
+    filled = any(m.beyond_usual for m in found.matches)
+    assert bool(found.notes) == (len(found.matches) < n or filled)

@@ -12,7 +12,7 @@ from matcher.catalogue import Catalogue
 from matcher.contract import parse_activity
 from matcher.features import SPEED_KMH, WAIT_MINUTES
 from matcher.ranking import Match, Matcher
-from matcher.reasons import MAX_REASONS, MIN_REASONS, distance_text, money, when
+from matcher.reasons import MAX_REASONS, MIN_REASONS, distance_text, further_text, money, when
 
 HOME = {"lat": 53.80, "lon": -1.55}
 
@@ -329,3 +329,37 @@ def test_interest_words_come_from_the_text_index_not_a_second_tokenising(monkeyp
     got = reasons_for(matcher, {"location": HOME, "interests": said})
     assert "Matches your interest in origami and folding" in got["origami"]
     assert seen and set(seen) <= set(said.replace(",", " ").split())  # only the person's words
+
+
+@pytest.mark.parametrize(
+    ("travel", "words"),
+    [("walk", "further than a usual walk (about 85 minutes on foot)"),
+     ("public_transport", "further than a usual bus or train journey (about 30 minutes by "
+      "public transport)"),
+     ("car", "further than a usual drive (about 15 minutes by car)"),
+     (None, "further than usual")],
+)  # fmt: skip
+def test_further_than_usual_is_worded_for_each_travel_mode(travel, words):
+    assert further_text(6.24, travel) == f"6.2 km away: {words}"
+
+
+def test_a_fill_match_leads_its_cautions_with_the_distance():
+    catalogue = Catalogue.from_records(
+        [
+            {
+                "id": "far",
+                "name": "Far group",
+                "needs": ["money"],
+                "cost": 12,
+                "location": {"lat": 53.86, "lon": -1.55},
+            }
+        ]  # fmt: skip
+    )
+    profile = {"location": HOME, "travel": "walk", "needs": ["money"], "max_cost": 5}
+    (match,) = Matcher(catalogue).recommend(profile, 1)
+    assert match.beyond_usual
+    assert match.reasons[0] == "Helps with money worries"
+    # Both cautions hold; the further-than-usual one is the one always kept.
+    assert any(r.startswith("6.7 km away: further than a usual walk") for r in match.reasons)
+    assert not any(r.startswith("6.7 km away,") for r in match.reasons)  # said once
+    assert Matcher(catalogue).recommend(profile, 1, fill=False) == []

@@ -34,6 +34,13 @@ class MatchResponse(BaseModel):
     id: str | None = Field(default=None, description="the profile's id, echoed back")
     matches: list[MatchOut]
     model_version: str
+    notes: list[str] | None = Field(
+        default=None,
+        description="present when the list is empty or shorter than the limit asked for, or "
+        "when the nearest activities beyond the person's usual travel distance filled it (no "
+        "max_travel_km stated): why, in words; names profile fields, never their values "
+        "(max_travel_km aside)",
+    )
 
 
 class ActivityOut(Activity):

@@ -29,13 +29,15 @@ v1 = Blueprint("v1", __name__, url_prefix="/v1")
 def match() -> Any:
     body: MatchRequest = validated(MatchRequest, json_body())
     matcher = service().matcher()
-    matches = matcher.recommend(body.profile, body.limit)
+    found = matcher.suggest(body.profile, body.limit)
     service().note_demand(body.profile, matcher)  # the anonymous demand line (never fails)
     out: dict[str, Any] = {}
     if body.profile.id is not None:
         out["id"] = body.profile.id
-    out["matches"] = [m.to_dict() for m in matches]
+    out["matches"] = [m.to_dict() for m in found.matches]
     out["model_version"] = matcher.model_version
+    if found.notes:  # an added, optional field (contract §6): only when there is something
+        out["notes"] = found.notes
     return out
 
 
