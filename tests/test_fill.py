@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from api_support import make_app
+from api_support import make_app, page_post
 
 from matcher import cli, geo
 from matcher.catalogue import Catalogue
@@ -195,6 +195,18 @@ def test_api_adds_notes_when_filled_short_or_empty_and_not_when_full(client):
     assert empty["matches"] == []
     assert empty["notes"][0].startswith("no activity meets the hard needs: max_travel_km 0.5")
     assert "LS6" not in json.dumps(empty["notes"])
+
+
+def test_the_page_shows_the_note_above_the_results(client):
+    form = {"postcode": "LS6 3HN", "travel": "walk", "online": "no", "needs": ["loneliness"],
+            "age": "40"}  # fmt: skip
+    html = page_post(client, "/", form).get_data(as_text=True)
+    note = html.index('class="hint note">Note: ')
+    assert note < html.index('class="cards"')
+    assert "further than a usual walk" in html
+    html = page_post(client, "/", {**form, "max_travel_km": "0.5"}).get_data(as_text=True)
+    assert "Note: No activity meets the hard needs: max_travel_km 0.5 (" in html
+    assert html.index("Note: No activity") < html.index("No activity in the catalogue")
 
 
 def test_openapi_describes_the_notes(client):

@@ -175,16 +175,18 @@ def suggest() -> Any:
         except InvalidInput as exc:
             errors = _form_errors(exc)
     matches: list[Match] = []
+    notes: list[str] = []  # why the list is short or reaches beyond the usual distance
     matcher = service().matcher()
     if profile is not None:
         try:
-            matches = matcher.recommend(profile, 10)
+            found = matcher.suggest(profile, 10)
+            matches, notes = found.matches, found.notes
         except InvalidInput as exc:
             errors = _form_errors(exc)
     if errors:
         return _page(form, errors=errors), 422
     service().note_demand(profile, matcher)  # the anonymous demand line (never fails)
-    return _results(form, profile, matches)
+    return _results(form, profile, matches, notes=notes)
 
 
 def _results(form: dict[str, Any], profile: Any, matches: list[Match], **context: Any) -> str:
