@@ -9,6 +9,7 @@ import pytest
 from matcher.catalogue import Catalogue
 from matcher.contract import parse_profile
 from matcher.errors import InvalidProfile
+from matcher.features import prepare
 from matcher.ranking import Match, Matcher
 from matcher.scoring import ColdStartScorer
 
@@ -251,3 +252,30 @@ def test_a_snapshot_catalogue_ranks_the_same(matcher, tmp_path):
             (m.to_dict(), m.needs, m.location_unknown) for m in Matcher(mapped).recommend(profile)
         ]
         assert got == expected
+
+
+# --- the fill beyond the usual reach (issue 9; more in tests/test_fill.py) --------------------
+
+
+def test_suggest_is_recommend_with_notes(matcher):
+    found = matcher.suggest(PERSON, 3)
+    assert ids(found.matches) == ids(matcher.recommend(PERSON, 3))
+    assert found.notes == []  # a full list within the usual reach needs no note
+    short = matcher.suggest({**PERSON, "max_travel_km": 5}, 50)
+    assert len(short.matches) == 10 and len(short.notes) == 1
+    assert short.notes[0].startswith("only 10 activities meet the hard needs (50 asked for)")
+    assert matcher.suggest(PERSON, 0).matches == []
+
+
+def test_the_fill_comes_after_the_usual_reach_and_is_scored_by_the_same_scorer():
+    far = {**walking_group(99), "id": "far", "location": {"lat": 53.85, "lon": -1.55}}
+    matcher = Matcher(Catalogue.from_records([*RECORDS, far]))
+    walker = {**PERSON, "travel": "walk"}
+    found = matcher.suggest(walker, 50)
+    assert ids(found.matches)[-1] == "far" and found.matches[-1].beyond_usual
+    assert not any(m.beyond_usual for m in found.matches[:-1])
+    person = prepare(parse_profile(walker), matcher.catalogue)
+    idx, scores, _ = matcher.beyond(person, 5)
+    assert [matcher.catalogue.ids[i] for i in idx] == ["far"]
+    assert scores[0] == pytest.approx(found.matches[-1].score)
+    assert ids(matcher.recommend(walker, 50, fill=False)) == ids(found.matches)[:-1]
