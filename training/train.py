@@ -104,6 +104,54 @@ def gate(
     }
 
 
+def training_rows(
+    catalogue: Catalogue,
+    uptake_path: str | Path,
+    *,
+    held_out: bool = True,
+    valid_share: float = 0.15,
+    test_share: float = 0.15,
+    log: Callable[[str], None] = lambda text: None,
+) -> tuple[UptakeData, np.ndarray, np.ndarray, Split, float]:
+    """Read the uptake, build its features and split it by time: ``(data, X, y, split,
+    prior)``, ``X`` float32 with the activity evidence filled in (out of fold in the training
+    rows, from the training rows in the later ones). Without ``held_out`` (a simulated world
+    holds the truth out) there is no test slice. Benchmarks fit other learners on exactly this.
+    """
+    # Features are built (the serving feature builder) chunk by chunk as the uptake is read,
+    # into one float32 matrix; no validated record outlives its chunk.
+    building = [0.0]
+
+    def build(profiles, profile_of_row, positions):
+        t0 = time.perf_counter()
+        block = feature_matrix(catalogue, profiles, profile_of_row, positions)
+        building[0] += time.perf_counter() - t0
+        return block
+
+    t0 = time.perf_counter()
+    data = load_uptake(uptake_path, catalogue, log=_Writer(log), keep_records=False,
+                       features=build)  # fmt: skip
+    X = data.features
+    y = data.outcome.astype(int)
+    log(f"  read, validated and built {X.shape[0]} rows × {X.shape[1]} features in "
+        f"{time.perf_counter() - t0:.1f} s (features {building[0]:.1f} s)")  # fmt: skip
+    split = time_split(data.dates, valid_share, test_share if held_out else 0.0)
+    log(f"split by date: {split.sizes()}")
+
+    prior = float(y[split.train].mean())
+    groups = data.referral  # whole referrals share a fold
+    evidence_columns = [FEATURES.index("activity_uptake_rate"),
+                        FEATURES.index("activity_uptake_count")]  # fmt: skip
+    X[np.ix_(split.train, evidence_columns)] = out_of_fold_evidence(
+        data.activity[split.train], y[split.train], groups[split.train], len(catalogue), prior
+    )
+    past = evidence_from(data.activity[split.train], y[split.train], len(catalogue), prior)
+    later = split.valid | split.test
+    X[later, evidence_columns[0]] = past.rate[data.activity[later]]
+    X[later, evidence_columns[1]] = past.count[data.activity[later]]
+    return data, X, y, split, prior
+
+
 def train(
     catalogue_path: str | Path,
     uptake_path: str | Path,
@@ -122,38 +170,10 @@ def train(
     started = time.perf_counter()
     catalogue = Catalogue.load(catalogue_path)
     log(catalogue.report.summary())
-    # Features are built (the serving feature builder) chunk by chunk as the uptake is read,
-    # into one float32 matrix; no validated record outlives its chunk.
-    building = [0.0]
-
-    def build(profiles, profile_of_row, positions):
-        t0 = time.perf_counter()
-        block = feature_matrix(catalogue, profiles, profile_of_row, positions)
-        building[0] += time.perf_counter() - t0
-        return block
-
-    t0 = time.perf_counter()
-    data = load_uptake(uptake_path, catalogue, log=_Writer(log), keep_records=False,
-                       features=build)  # fmt: skip
-    X = data.features
-    y = data.outcome.astype(int)
-    log(f"  read, validated and built {X.shape[0]} rows × {X.shape[1]} features in "
-        f"{time.perf_counter() - t0:.1f} s (features {building[0]:.1f} s)")  # fmt: skip
-    split = time_split(data.dates, valid_share, 0.0 if world else test_share)
-    log(f"split by date: {split.sizes()}")
-
+    data, X, y, split, prior = training_rows(catalogue, uptake_path, held_out=not world,
+                                             valid_share=valid_share, test_share=test_share,
+                                             log=log)  # fmt: skip
     known = ~split.test  # what the model may learn from; the test slice stays unseen
-    prior = float(y[split.train].mean())
-    groups = data.referral  # whole referrals share a fold
-    evidence_columns = [FEATURES.index("activity_uptake_rate"),
-                        FEATURES.index("activity_uptake_count")]  # fmt: skip
-    X[np.ix_(split.train, evidence_columns)] = out_of_fold_evidence(
-        data.activity[split.train], y[split.train], groups[split.train], len(catalogue), prior
-    )
-    past = evidence_from(data.activity[split.train], y[split.train], len(catalogue), prior)
-    later = split.valid | split.test
-    X[later, evidence_columns[0]] = past.rate[data.activity[later]]
-    X[later, evidence_columns[1]] = past.count[data.activity[later]]
 
     log("fitting …")
     t0 = time.perf_counter()
