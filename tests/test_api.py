@@ -311,6 +311,7 @@ def test_openapi_lists_every_endpoint_and_its_statuses(client):
         ("/v1/referrals/{referral_id}/outcome", "post"),
         ("/v1/referrals/{referral_id}", "get"),
         ("/v1/referrals/{referral_id}", "delete"),
+        ("/v1/referrals/{referral_id}/fhir", "get"),
         ("/v1/model", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),

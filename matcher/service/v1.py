@@ -95,10 +95,15 @@ def record_outcome(referral_id: str) -> Any:
         raise ProblemError(
             409, 'This referral has an outcome already; send "correction": true to correct it.'
         ) from None
-    return {"referral_id": ref.id, "activity_id": ref.activity_id, "date": ref.date,
-            "attended": ref.attended, "sessions_attended": ref.sessions_attended,
-            "correction": body.correction, "declined": bool(ref.declined),
-            "wellbeing": ref.wellbeing_after}  # fmt: skip
+    out = {"referral_id": ref.id, "activity_id": ref.activity_id, "date": ref.date,
+           "attended": ref.attended, "sessions_attended": ref.sessions_attended,
+           "correction": body.correction}  # fmt: skip
+    # Contract v1.1's fields only when there is something to say: a v1.0 client sees no change.
+    if ref.declined:
+        out["declined"] = True
+    if ref.wellbeing_after is not None:
+        out["wellbeing"] = ref.wellbeing_after
+    return out
 
 
 @v1.get("/referrals/<referral_id>")
