@@ -9,6 +9,7 @@ ones to the GP record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -88,8 +89,7 @@ def export_bundles(
     except OSError:
         raise InvalidInput(f"{out}: cannot write the export file") from None
     finally:
-        try:
+        # OSError: its folder could not be made, so there is nothing to remove.
+        with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        except OSError:  # its folder could not be made: there is nothing to remove
-            pass
     return report
