@@ -28,8 +28,9 @@ from matcher.cli import main
 from matcher.contract import parse_profile
 from matcher.demand import age_band, demand_line, district_of, within_reach
 from matcher.provision import COUNTS, PRIMARY, SECONDARY, THRESHOLD, provision_report
+from matcher.store import upgrade
 
-pytest_plugins = ["conftest_api"]  # the catalogue fixture
+pytest_plugins = ["conftest_api", "store_support"]  # the catalogue and store_url fixtures
 
 DISTRICTS = ["LS6", "LS7", "LS8", "BD1", None]
 NEED_CODES = ["loneliness", "money", "food"]
@@ -382,3 +383,30 @@ def test_the_store_reads_back_what_the_report_needs(tmp_path, catalogue):
             assert conn.execute(select(text("count(*)")).select_from(text("demand"))).scalar() == 3
     finally:
         engine.dispose()
+
+
+def test_the_report_from_sqlite_and_postgresql(store_url, tmp_path, catalogue):
+    """Searches and referrals through the service, on either database, into the report."""
+    upgrade(store_url)
+    app = make_app(tmp_path, catalogue, MATCHER_DATABASE_URL=store_url,
+                   MATCHER_API_KEYS="a-bootstrap-key")  # fmt: skip
+    svc = app.extensions["matcher"]
+    client = app.test_client()
+    headers = {"Authorization": "Bearer a-bootstrap-key"}
+    for k in range(6):
+        assert client.post("/v1/match", json={"profile": PROFILE}, headers=headers).status_code \
+            == 200  # fmt: skip
+        made = client.post("/v1/referrals", headers=headers, json={
+            "profile": PROFILE, "activity_id": catalogue.activities[k].id})  # fmt: skip
+        rid = made.json["referral_id"]
+        client.post(f"/v1/referrals/{rid}/outcome", json={"attended": True}, headers=headers)
+    rows = client.get("/v1/reports/provision", headers=headers).json["rows"]
+    lonely = next(r for r in rows if r["need"] == "loneliness" and r["district"] == "LS6")
+    assert lonely == {"need": "loneliness", "district": "LS6", "searched": 6, "fewer_than_3": 0,
+                      "referrals": 6, "attended": 6, "referral_rate": 1.0,
+                      "attendance_rate": 1.0}  # fmt: skip
+    out = tmp_path / "provision.csv"
+    assert main(["report", "provision", "--out", str(out), "--database", store_url]) == 0
+    as_csv = client.get("/v1/reports/provision?format=csv", headers=headers)
+    assert out.read_text("utf-8") == as_csv.get_data(as_text=True)
+    svc.store.close()
