@@ -313,6 +313,7 @@ def test_openapi_lists_every_endpoint_and_its_statuses(client):
         ("/v1/referrals/{referral_id}", "delete"),
         ("/v1/referrals/{referral_id}/fhir", "get"),
         ("/v1/model", "get"),
+        ("/v1/reports/provision", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
     }

@@ -9,6 +9,7 @@ from pydantic.json_schema import models_json_schema
 
 from ..fhir import FHIR_JSON
 from .problems import PROBLEM_JSON
+from .reports import openapi_path as provision_openapi
 from .schemas import (
     ActivityOut,
     ActivityPage,
@@ -214,6 +215,7 @@ def build_openapi() -> dict[str, Any]:
                     "summary": "Erase a referral and its outcomes (scope referrals:write)",
                     "security": secured, "parameters": [{"name": "referral_id", **path_id}],
                     "responses": _responses((204, "", "Erased"), 401, 404, 500)}},
+            "/v1/reports/provision": provision_openapi(_responses, secured),
             "/v1/model": {"get": {
                 "operationId": "modelCard",
                 "summary": "The model card of the model in service (scope model)",
@@ -242,7 +244,8 @@ def build_openapi() -> dict[str, Any]:
                 "description": "An API key, needed once the service has accounts or keys. Each "
                 "key has scopes: match (POST /v1/match), activities (/v1/activities), "
                 "referrals:write (create, record an outcome, erase), referrals:read (GET a "
-                "referral or its FHIR bundle), model (/v1/model). MATCHER_API_KEYS "
+                "referral or its FHIR bundle), model (/v1/model), reports:read "
+                "(/v1/reports/provision). MATCHER_API_KEYS "
                 "(deprecated) gives keys with every scope."}},
         },
     }  # fmt: skip

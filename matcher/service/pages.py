@@ -726,7 +726,7 @@ def reports() -> Any:
     from .reports import chart_data, read_since, report_for  # the report's one computation
 
     _may_read_reports()
-    since = read_since()
+    since = read_since(empty_ok=True)
     report = report_for(service(), since)
     service().audit(actor(), "report.read")
     return render_template(
@@ -740,7 +740,7 @@ def reports_csv() -> Any:
     from .reports import csv_response, read_since, report_for
 
     _may_read_reports()
-    report = report_for(service(), read_since())
+    report = report_for(service(), read_since(empty_ok=True))
     service().audit(actor(), "report.read")
     return csv_response(report)
 

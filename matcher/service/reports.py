@@ -5,6 +5,7 @@ store, the CSV answer and the charts' bars. Small numbers are suppressed in
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -21,12 +22,16 @@ REPORT_SCOPE = "reports:read"
 CHART_DISTRICTS = 15  # bars per need's chart; the table has every district
 
 
-def read_since() -> date | None:
-    """``?since=YYYY-MM-DD``: only searches and referrals from that day on."""
-    text = request.args.get("since", "").strip()
-    if not text:
+def read_since(*, empty_ok: bool = False) -> date | None:
+    """``?since=YYYY-MM-DD``: only searches and referrals from that day on. Exactly that
+    form (Python would also take "20261207" or a week date); empty only from the page's
+    form, which sends the field unfilled."""
+    text = request.args.get("since")
+    if text is None or (empty_ok and not text.strip()):
         return None
     try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            raise ValueError
         return date.fromisoformat(text)
     except ValueError:
         raise InvalidInput([("since", "expected a date as YYYY-MM-DD")]) from None
@@ -101,3 +106,55 @@ def chart_data(report: ProvisionReport) -> list[dict[str, Any]]:
         values = [b["value"] for row in chart["rows"] for b in row["bars"] if b["value"]]
         chart["max"] = max(values, default=1)
     return charts
+
+
+# --- its entry in the OpenAPI document (openapi.py adds it) -----------------------------------
+
+_COUNT = {"anyOf": [{"type": "integer", "minimum": 0}, {"enum": ["<5", "[c]"]}]}
+_RATE = {"anyOf": [{"type": "number", "minimum": 0}, {"const": "[c]"}, {"type": "null"}]}
+PROVISION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["since", "threshold", "few", "suppressed", "columns", "rows"],
+    "properties": {
+        "since": {"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]},
+        "threshold": {"type": "integer", "description": "counts from 1 to this less 1: <5"},
+        "few": {"type": "integer", "description": "fewer than this many activities: short"},
+        "suppressed": {"type": "object"},
+        "columns": {"type": "array", "items": {"type": "string"}},
+        "rows": {"type": "array", "items": {
+            "type": "object",
+            "required": ["need", "district", "searched", "fewer_than_3", "referrals",
+                         "attended", "referral_rate", "attendance_rate"],
+            "properties": {
+                "need": {"type": "string"},
+                "district": {"type": "string", "description": 'a postcode district, "unknown" '
+                             'or "All" (the need over all districts)'},
+                "searched": _COUNT, "fewer_than_3": _COUNT, "referrals": _COUNT,
+                "attended": _COUNT, "referral_rate": _RATE, "attendance_rate": _RATE,
+            },
+        }},
+    },
+}  # fmt: skip
+
+
+def openapi_path(responses: Any, security: list[Any]) -> dict[str, Any]:
+    """``GET /v1/reports/provision`` as OpenAPI; ``responses`` is openapi.py's helper."""
+    return {"get": {
+        "operationId": "provisionReport",
+        "summary": "Where provision is missing, by need and postcode district; counts below 5 "
+                   "suppressed (scope reports:read)",
+        "security": security,
+        "parameters": [
+            {"name": "since", "in": "query", "required": False,
+             "description": "only searches and referrals from this day on",
+             "schema": {"type": "string", "format": "date"}},
+            {"name": "format", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"}},
+        ],
+        "responses": {
+            "200": {"description": "The report (JSON, or CSV with format=csv)",
+                    "content": {"application/json": {"schema": PROVISION_SCHEMA},
+                                "text/csv": {"schema": {"type": "string"}}}},
+            **responses(None, 401, 422, 500),
+        },
+    }}  # fmt: skip
