@@ -65,7 +65,9 @@ def _rows(url: str, sql: str) -> list:
 
 def test_roles_and_scopes():
     assert ROLES == ("link_worker", "maintainer", "admin")
-    assert SCOPES == ("match", "activities", "referrals:write", "referrals:read", "model")
+    assert SCOPES == (
+        "match", "activities", "referrals:write", "referrals:read", "model", "reports:read"
+    )  # fmt: skip
 
 
 def test_passwords_are_argon2id_with_the_library_defaults(monkeypatch):

@@ -313,6 +313,12 @@ def test_the_api_needs_the_reports_scope(governed):
     headers = {"Authorization": f"Bearer {match_only}"}
     assert client.get("/v1/reports/provision").status_code == 401
     assert client.get("/v1/reports/provision", headers=headers).status_code == 403
+    reader = svc.store.create_key("commissioner", ["reports:read"], actor="system")
+    commissioner = {"Authorization": f"Bearer {reader}"}
+    answer = client.get("/v1/reports/provision", headers=commissioner)
+    assert answer.status_code == 200 and answer.json["rows"]
+    assert client.post("/v1/match", json={"profile": PROFILE}, headers=commissioner).status_code \
+        == 403  # fmt: skip
 
 
 def test_json_csv_and_the_command_line_agree(tmp_path, catalogue, monkeypatch):

@@ -286,13 +286,14 @@ def test_a_match_only_key_can_match_but_not_write_a_referral(governed):
         ("activities", "get", "/v1/activities/act-00000", None),
         ("referrals:write", "post", "/v1/referrals", {"profile": {}, "activity_id": "act-00000"}),
         ("model", "get", "/v1/model", None),
+        ("reports:read", "get", "/v1/reports/provision", None),
     ],
 )
 def test_each_endpoint_takes_its_scope(governed, scope, method, path, body):
     store = governed.extensions["matcher"].store
     right = store.create_key("right", [scope], actor="system")
-    others = [s for s in ("match", "activities", "referrals:write", "referrals:read", "model")
-              if s != scope]  # fmt: skip
+    others = [s for s in ("match", "activities", "referrals:write", "referrals:read", "model",
+                          "reports:read") if s != scope]  # fmt: skip
     wrong = store.create_key("wrong", others, actor="system")
     c = governed.test_client()
     assert getattr(c, method)(path, json=body, headers=_bearer(right)).status_code in (200, 201)

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 ROLES = ("link_worker", "maintainer", "admin")
-SCOPES = ("match", "activities", "referrals:write", "referrals:read", "model")
+SCOPES = ("match", "activities", "referrals:write", "referrals:read", "model", "reports:read")
 
 KEY_PREFIX = "mk_"
 NAME = r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
