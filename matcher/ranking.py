@@ -115,11 +115,33 @@ class Matcher:
     ) -> list[Match]:
         """The ``n`` best activities for ``profile`` that break none of its hard needs.
 
-        ``exclude`` adds activity ids never to suggest (as the profile's own ``exclude``);
-        ``fill``: see :meth:`suggest`. Deterministic: the same profile and catalogue always
-        give the same list.
+        ``exclude`` adds activity ids never to suggest (as the profile's own ``exclude``).
+        With ``fill``, a person who stated no ``max_travel_km`` and has fewer than ``n``
+        activities within their travel mode's usual reach gets the nearest allowed ones beyond
+        it after those (``Match.beyond_usual``, with a reason saying so): a mode's default
+        distance is a preference. A stated ``max_travel_km`` is a hard limit, as every other
+        hard need is. Deterministic: the same profile and catalogue always give the same list.
         """
-        return self.suggest(profile, n, exclude=exclude, variety=variety, fill=fill).matches
+        person = prepare(self._profile(profile, exclude), self.catalogue)
+        if n <= 0:
+            return []
+        idx, scores, X = self.score(person)
+        matches: list[Match] = []
+        if len(idx):
+            order = self._order(person, idx, scores, n, variety)
+            contributions = self.scorer.contributions(X[order], EXPLAINED)  # one batch
+            matches = [
+                self._match(person, idx[k], scores[k], X[k], c)
+                for k, c in zip(order, contributions, strict=True)
+            ]
+        if fill and len(matches) < n and self._may_fill(person):
+            fidx, fscores, fX = self.beyond(person, n - len(matches))
+            contributions = self.scorer.contributions(fX, EXPLAINED)
+            matches += [
+                self._match(person, i, s, x, c, beyond_usual=True)
+                for i, s, x, c in zip(fidx, fscores, fX, contributions, strict=True)
+            ]
+        return matches
 
     def suggest(
         self,
@@ -130,40 +152,24 @@ class Matcher:
         variety: bool = True,
         fill: bool = True,
     ) -> Suggestions:
-        """:meth:`recommend`'s list, with notes when it is short or filled.
+        """:meth:`recommend`'s list, with notes when it is short, empty or filled from beyond
+        the usual distance."""
+        exclude = list(exclude)  # read twice: a generator would be empty the second time
+        matches = self.recommend(profile, n, exclude=exclude, variety=variety, fill=fill)
+        filled = sum(m.beyond_usual for m in matches)
+        if n <= 0 or (len(matches) >= n and not filled):
+            return Suggestions(matches)  # the common case: no second look at the profile
+        person = prepare(self._profile(profile, exclude), self.catalogue)
+        return Suggestions(matches, self._notes(person, n, len(matches) - filled, filled, fill))
 
-        With ``fill``, a person who stated no ``max_travel_km`` and has fewer than ``n``
-        activities within their travel mode's usual reach gets the nearest allowed ones beyond
-        it after those (``Match.beyond_usual``, with a reason saying so); a stated
-        ``max_travel_km`` is a hard limit, as every other hard need is.
-        """
+    @staticmethod
+    def _profile(profile: Profile | dict, exclude: Iterable[str]) -> Profile:
         if not isinstance(profile, Profile):
             profile = parse_profile(profile)
         extra = [x for x in exclude if x not in profile.exclude]
         if extra:
             profile = profile.model_copy(update={"exclude": [*profile.exclude, *extra]})
-        person = prepare(profile, self.catalogue)
-        if n <= 0:
-            return Suggestions([])
-        idx, scores, X = self.score(person)
-        matches: list[Match] = []
-        if len(idx):
-            order = self._order(person, idx, scores, n, variety)
-            contributions = self.scorer.contributions(X[order], EXPLAINED)  # one batch
-            matches = [
-                self._match(person, idx[k], scores[k], X[k], c)
-                for k, c in zip(order, contributions, strict=True)
-            ]
-        filled: list[Match] = []
-        if fill and len(matches) < n and self._may_fill(person):
-            fidx, fscores, fX = self.beyond(person, n - len(matches))
-            contributions = self.scorer.contributions(fX, EXPLAINED)
-            filled = [
-                self._match(person, i, s, x, c, beyond_usual=True)
-                for i, s, x, c in zip(fidx, fscores, fX, contributions, strict=True)
-            ]
-        notes = self._notes(person, n, len(matches), len(filled), fill)
-        return Suggestions(matches + filled, notes)
+        return profile
 
     @staticmethod
     def _may_fill(person: Person) -> bool:
