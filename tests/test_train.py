@@ -73,38 +73,99 @@ def test_evidence_is_smoothed_towards_the_prior():
 # --- the gate ---------------------------------------------------------------------------------
 
 
-def _results(model: float, **others: float) -> dict:
-    rankers = {"model": {"expected_uptake_at_5": model}}
-    rankers |= {name: {"expected_uptake_at_5": v} for name, v in others.items()}
-    return {"rankers": rankers, "violations": 0}
+def _units(model, *, n_groups=None, **others) -> dict:
+    """Per-unit gate values for the model and rivals, as the evaluation gives them."""
+    values = {"model": np.asarray(model, float)} | {k: np.asarray(v, float)
+                                                    for k, v in others.items()}  # fmt: skip
+    n = len(values["model"])
+    groups = {"age_band": np.asarray(n_groups if n_groups is not None else ["40-64"] * n)}
+    return {"kind": "logs", "metric": "pairwise_accuracy", "n": n, "mixed": n // 4,
+            "values": values, "groups": groups}  # fmt: skip
 
 
-def test_gate_accepts_a_model_that_beats_every_rival_by_the_margin():
-    decision = gate(_results(3.0, cold_start=2.5, directory=2.4, nearest=1.5, random=1.0),
-                    None, "expected_uptake_at_5", 0.02)  # fmt: skip
-    assert decision["accepted"]
+def _noisy(rng, n, mean, sd=0.2):
+    return np.clip(rng.normal(mean, sd, n), 0, 1)
 
 
-def test_gate_keeps_aside_a_model_within_the_margin_of_a_baseline():
-    decision = gate(_results(2.52, cold_start=2.5, directory=2.4), None,
-                    "expected_uptake_at_5", 0.02)  # fmt: skip
+RESULTS = {"rankers": {}, "violations": 0}
+
+
+def test_gate_accepts_a_model_clearly_better_on_enough_evidence():
+    rng = np.random.default_rng(0)
+    base = _noisy(rng, 400, 0.6)
+    units = _units(base + 0.1, cold_start=base, directory=base - 0.05)
+    decision = gate(RESULTS, units, None)
+    assert decision["accepted"], decision["reasons"]
+    gain = decision["comparisons"]["cold_start"]
+    assert 0 < gain["low"] < gain["gain"] < gain["high"]
+    assert "directory" in decision["comparisons"]  # shown, with its interval, not gated
+
+
+def test_gate_keeps_aside_a_small_gain_on_thin_evidence_and_says_how_much_more_would_settle():
+    rng = np.random.default_rng(1)
+    base = _noisy(rng, 14, 0.6)
+    model = np.clip(base + rng.normal(0.02, 0.15, 14), 0, 1)
+    decision = gate(RESULTS, _units(model, cold_start=base), None)
     assert not decision["accepted"]
-    assert any("cold_start" in r for r in decision["reasons"])
+    reason = decision["reasons"][0]
+    assert "14 held-out referrals (3 with mixed outcomes)" in reason
+    assert "90% interval" in reason and ("as many" in reason or "no gain" in reason)
+
+
+def test_the_same_gain_is_accepted_once_there_is_enough_of_it():
+    # One per-unit gain distribution: thin evidence keeps it aside, plenty promotes it.
+    rng = np.random.default_rng(2)
+    decisions = {}
+    for n in (20, 2000):
+        base = _noisy(rng, n, 0.6)
+        model = base + rng.normal(0.03, 0.1, n)
+        decisions[n] = gate(RESULTS, _units(model, cold_start=base), None)
+    assert not decisions[20]["accepted"] and decisions[2000]["accepted"]
+    widths = {n: d["comparisons"]["cold_start"]["high"] - d["comparisons"]["cold_start"]["low"]
+              for n, d in decisions.items()}  # fmt: skip
+    assert widths[2000] < widths[20] / 5  # 1/sqrt(n): 10 times narrower, give or take
 
 
 def test_gate_keeps_aside_a_model_worse_than_the_current_one():
-    current = _results(3.5)
-    decision = gate(_results(3.0, cold_start=2.0), current, "expected_uptake_at_5", 0.02)
+    rng = np.random.default_rng(3)
+    base = _noisy(rng, 500, 0.5)
+    current = _units(base + 0.2)
+    decision = gate(RESULTS, _units(base + 0.1, cold_start=base), current)
     assert not decision["accepted"]
     assert any("current_model" in r for r in decision["reasons"])
 
 
 def test_gate_refuses_any_broken_hard_need():
-    results = _results(4.0, cold_start=1.0)
-    results["violations"] = 1
-    decision = gate(results, None, "expected_uptake_at_5", 0.0)
+    rng = np.random.default_rng(4)
+    base = _noisy(rng, 500, 0.5)
+    decision = gate({"rankers": {}, "violations": 1}, _units(base + 0.3, cold_start=base), None)
     assert not decision["accepted"]
     assert any("hard need" in r for r in decision["reasons"])
+
+
+def test_gate_refuses_a_model_that_serves_one_group_much_worse():
+    rng = np.random.default_rng(5)
+    n = 600
+    labels = np.where(np.arange(n) < 40, "65+", "40-64")
+    base = _noisy(rng, n, 0.6, 0.05)
+    model = base + 0.1
+    model[:40] = 0.45  # the over-65s: well under 0.9 of the model's overall figure
+    decision = gate(RESULTS, _units(model, cold_start=base, n_groups=labels), None)
+    assert not decision["accepted"]
+    assert any("worst-served group (age_band 65+, 40 people)" in r for r in decision["reasons"])
+    worst = decision["fairness"]["model"]["worst"]
+    assert worst["ratio"] < 0.9
+    # A group under 15 people is shown but not gated on: too few to judge.
+    labels = np.where(np.arange(n) < 10, "65+", "40-64")
+    model[10:40] = base[10:40] + 0.1
+    decision = gate(RESULTS, _units(model, cold_start=base, n_groups=labels), None)
+    assert decision["accepted"], decision["reasons"]
+    assert decision["fairness"]["model"]["groups"]["age_band"]["65+"]["n"] == 10
+
+
+def test_gate_cannot_decide_without_a_measurable_unit():
+    decision = gate(RESULTS, _units([]), None)
+    assert not decision["accepted"] and "cannot be measured" in decision["reasons"][0]
 
 
 # --- a small world, trained once --------------------------------------------------------------
@@ -129,7 +190,8 @@ def test_end_to_end_writes_a_gated_model_with_card_and_report(trained):
     assert card["metrics"]["violations"] == 0
     assert card["gate"]["metric"] == "expected_uptake_at_5"
     assert isinstance(card["gate"]["accepted"], bool) and card["gate"]["reasons"]
-    for name in ("report.html", "metrics.png", "calibration.png", "groups.png", "importance.png"):
+    for name in ("report.html", "metrics.png", "calibration.png", "groups.png", "importance.png",
+                 "gain.png", "fairness.png"):  # fmt: skip
         assert (folder / name).stat().st_size > 0
     # The world is seeded and training deterministic: this model clears the gate every time.
     assert card["gate"]["accepted"], card["gate"]["reasons"]
@@ -210,11 +272,20 @@ def test_training_refuses_an_uptake_file_with_bad_lines_only_where_it_must(tmp_p
     assert not (tmp_path / "m").exists()
 
 
-def test_without_a_world_the_gate_uses_pairwise_accuracy_on_the_latest_slice(trained, tmp_path):
+def test_without_a_world_the_gate_compares_log_loss_per_referral_on_later_referrals(
+    trained, tmp_path
+):
     world = trained["world"]
     card = train(world / "catalogue.json", world / "uptake.jsonl", tmp_path / "logs",
                  version="v1", report=False, log=lambda _: None)  # fmt: skip
-    assert card["gate"]["metric"] == "pairwise_accuracy"
+    gate = card["gate"]
+    assert gate["metric"] == "log_loss" and gate["shown_metric"] == "pairwise_accuracy"
+    # Every later referral is a unit of the log-loss comparison, not only the mixed ones.
+    units = gate["comparisons"]["cold_start"]["units"]
+    assert units > card["metrics"]["referrals_with_mixed_outcomes"]
+    c = gate["comparisons"]["cold_start"]
+    assert c["low"] <= c["gain"] <= c["high"]
+    assert "held-out referrals" in gate["evidence"]
     assert card["training"]["split"]["test"] > 0  # a later slice held out, unseen in training
     rankers = card["metrics"]["rankers"]
     assert 0 <= rankers["model"]["pairwise_accuracy"] <= 1
@@ -241,15 +312,3 @@ def test_a_models_folder_where_every_model_was_kept_aside_serves_cold_start(trai
     scorer, note = load_scorer(root)
     assert isinstance(scorer, ColdStartScorer)
     assert "kept every model there aside" in note
-
-
-def test_gate_falls_back_on_recall_when_pairwise_accuracy_cannot_be_measured():
-    nan = float("nan")
-    results = {"rankers": {name: {"pairwise_accuracy": nan, "recall_at_5": value}
-                           for name, value in (("model", 0.4), ("cold_start", 0.2))},
-               "violations": 0}  # fmt: skip
-    decision = gate(results, None, "pairwise_accuracy", 0.02)
-    assert decision["metric"] == "recall_at_5" and decision["accepted"]
-    results["rankers"]["model"]["recall_at_5"] = nan
-    decision = gate(results, None, "pairwise_accuracy", 0.02)
-    assert not decision["accepted"] and "cannot be measured" in decision["reasons"][0]

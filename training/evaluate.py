@@ -36,7 +36,12 @@ Metric conventions
 - **coverage**: the share of the catalogue's active activities that appear in at least one
   held-out person's top 10.
 - Groups (stated in the profile): age band ``<40`` / ``40-64`` / ``65+`` / ``unknown``; the
-  first need (``none`` when no need is stated); travel mode (``unknown`` when not stated).
+  first need (``none`` when no need is stated); travel mode (``unknown`` when not stated);
+  wheelchair users (``yes`` when the profile requires wheelchair access).
+- ``units``: the per-unit values behind the gate metric, aligned across rankers so that
+  comparisons can be paired (:mod:`training.gate`): per ranked person ``expected_uptake_at_5``
+  on a world, per referral with mixed outcomes ``pairwise_accuracy`` on logs, with each unit's
+  group values. Arrays, not for the model card.
 
 Baselines: ``random`` (seeded), ``nearest`` (online and location-unknown activities last),
 ``directory`` (the rule "need match, then distance": listed — or else inferred — needs
@@ -53,7 +58,7 @@ import math
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -298,6 +303,7 @@ def _groups(profile: Profile) -> dict[str, str]:
         "age_band": _age_band(profile),
         "first_need": profile.needs[0] if profile.needs else "none",
         "travel": profile.travel or "unknown",
+        "wheelchair": "yes" if "wheelchair" in profile.accessibility else "no",
     }
 
 
@@ -386,6 +392,7 @@ def evaluate_world(
              "directory", "nearest", "random"]  # fmt: skip
     tally = {name: _Tally() for name in names}
     group_rows: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    unit_groups: dict[str, list[str]] = defaultdict(list)
     empty = 0
     ranked = 0
     for r, profile in enumerate(profiles):
@@ -425,6 +432,7 @@ def evaluate_world(
         tally["oracle"].truth.append(ideal)
         for group, value in _groups(profile).items():
             group_rows[group][value].append(ranked)
+            unit_groups[group].append(value)
         ranked += 1
 
     n_active = int(catalogue.active.sum())
@@ -477,6 +485,13 @@ def evaluate_world(
         "rankers": rankers,
         "groups": groups,
         "violations": sum(t.violations for t in tally.values()),
+        "units": {
+            "kind": "world",
+            "metric": "expected_uptake_at_5",
+            "n": ranked,
+            "values": {name: np.asarray(t.uptake) for name, t in tally.items()},
+            "groups": {group: np.asarray(labels) for group, labels in unit_groups.items()},
+        },
     }
     log = Path(world_dir) / "heldout_uptake.jsonl"
     if logged and log.exists():
@@ -486,6 +501,12 @@ def evaluate_world(
                                            later_share=1.0)  # fmt: skip
     result["seconds"] = round(time.perf_counter() - started, 2)
     return result
+
+
+def _log_loss_sum(p: np.ndarray, went: np.ndarray) -> float:
+    """Negative log-likelihood of one referral's outcomes under chances ``p`` (nats)."""
+    p = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
+    return float(-np.sum(np.where(went, np.log(p), np.log1p(-p))))
 
 
 def _served(matcher: Matcher, profile: Profile, k: int) -> np.ndarray:
@@ -506,8 +527,15 @@ def evaluate_uptake(
     later_share: float = 0.2,
     k: int = UPTAKE_K,
     seed: int = 0,
+    reference: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Recall@k of the model and the baselines on the referrals of a later time slice.
+
+    ``reference`` gives the chance of attending by the cold-start scorer's ranking calibrated
+    on the training rows (:func:`training.fit.cold_start_reference`); the per-referral log
+    loss of the model and of the reference are the units the gate compares (every referral
+    counts, not only those with mixed outcomes). Without it, the cold-start scorer's own
+    hand-set chance is used.
 
     The slice is the referrals dated on or after ``since``; by default the latest
     ``later_share`` of referral ids by date. For each referral (lines sharing a
@@ -541,6 +569,9 @@ def evaluate_uptake(
     pred: list[float] = []
     outcome: list[float] = []
     pairwise: dict[str, list[float]] = {n: [] for n in names}
+    loss: dict[str, list[float]] = {"model": [], "cold_start": []}
+    unit_pairwise: dict[str, list[float]] = {n: [] for n in names}
+    unit_groups: dict[str, list[str]] = defaultdict(list)
     unknown = 0
     scored = 0
     evidence = scorer.evidence(catalogue)
@@ -561,7 +592,16 @@ def evaluate_uptake(
         pred.extend(model_scores.tolist())
         outcome.extend(float(r.attended) for r in known)
         went = np.array([r.attended for r in known])
-        if went.any() and not went.all():
+        rival = reference(X) if reference is not None else cold.scorer.predict(X)
+        loss["model"].append(_log_loss_sum(model_scores, went))
+        loss["cold_start"].append(_log_loss_sum(rival, went))
+        for group, value in _groups(profile).items():
+            unit_groups[group].append(value)
+        mixed = went.any() and not went.all()
+        if not mixed:
+            for name in names:
+                unit_pairwise[name].append(math.nan)
+        if mixed:
             # Among the activities this person was actually referred to, does the ranker put
             # those they went to above those they did not? Unlike recall, this does not reward
             # imitating the link worker who chose them.
@@ -572,6 +612,7 @@ def evaluate_uptake(
                 scores[baseline.name] = _rank_scores(order)
             for name, s in scores.items():
                 pairwise[name].append(concordance(s, went))
+                unit_pairwise[name].append(pairwise[name][-1])
         attended = {r.activity_id for r in known if r.attended}
         if not attended:
             continue
@@ -622,6 +663,18 @@ def evaluate_uptake(
                 for value, rows in sorted(values.items())
             }
             for group, values in group_rows.items()
+        },
+        "units": {
+            "kind": "logs",
+            "metric": "log_loss",
+            "lower_is_better": True,
+            "n": len(loss["model"]),
+            "mixed": len(pairwise["model"]),
+            "values": {name: np.asarray(v) for name, v in loss.items()},
+            # Ranking within referrals: NaN where a referral's outcomes are not mixed.
+            "shown": {"metric": "pairwise_accuracy",
+                      "values": {name: np.asarray(v) for name, v in unit_pairwise.items()}},
+            "groups": {group: np.asarray(labels) for group, labels in unit_groups.items()},
         },
     }
     return result
@@ -677,14 +730,28 @@ def format_groups(
     metric: str = "expected_uptake_at_5",
 ) -> str:
     """A Markdown table of one metric per group value and ranker, to see whom a ranker serves
-    worse."""
-    rows = ["| group | value | n | " + " | ".join(rankers) + " |",
-            "|---|---|---|" + "---|" * len(rankers)]  # fmt: skip
+    worse; with the per-unit values at hand, also the model's 90% interval per group and its
+    ratio to the model's overall figure (share of the oracle on worlds), and the worst group
+    of at least :data:`training.gate.MIN_GROUP` people."""
+    from .gate import MIN_GROUP, fairness
+
+    fair = fairness(result["units"], "model") if result.get("units") else None
+    extra = ["model 90% interval", "ratio to overall"] if fair else []
+    head = ["group", "value", "n", *rankers, *extra]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for group, values in result["groups"].items():
         for value, entry in values.items():
             cells = [group, value, str(entry["n"])]
             cells += [f"{entry[name][metric]:.3f}" for name in rankers]
+            if fair:
+                f = fair["groups"].get(group, {}).get(value)
+                cells += ["", ""] if f is None else [
+                    f"{f['low']:.3f} – {f['high']:.3f}", f"{f['ratio']:.2f}"]  # fmt: skip
             rows.append("| " + " | ".join(cells) + " |")
+    if fair and fair["worst"]:
+        w = fair["worst"]
+        rows.append(f"\nworst group of at least {MIN_GROUP}: {w['group']} {w['value']} "
+                    f"({w['n']} people), {w['ratio']:.2f} of the model's overall")  # fmt: skip
     return "\n".join(rows)
 
 
@@ -709,7 +776,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(evaluate_world(world, scorer))
         print(f"{world}: {results[-1]['seconds']} s", file=sys.stderr)
     if args.json:
-        print(json.dumps(results, indent=1, default=float))
+        plain = [{k: v for k, v in r.items() if k != "units"} for r in results]
+        print(json.dumps(plain, indent=1, default=float))
         return 0
     print(format_table(results))
     for result in results:

@@ -9,13 +9,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.frozen import FrozenEstimator
 
 from matcher.catalogue import Catalogue
 from matcher.contract import Profile
-from matcher.features import FEATURES, MONOTONE, build_features, prepare_many
+from matcher.features import COLUMN, FEATURES, MONOTONE, TRAVEL_CODES, build_features, prepare_many
+from matcher.scoring import ColdStartScorer
+
+_COLD = ColdStartScorer()
+# The person's own columns: travel mode (coded), then age, number of needs, one flag per need.
+_PERSON_COLUMNS = [COLUMN["person_travel"], COLUMN["person_age"], COLUMN["person_needs"]] + [
+    k for k, name in enumerate(FEATURES) if name.startswith("person_") and name not in
+    ("person_travel", "person_age", "person_needs")]  # fmt: skip
+_PERSON_SCALE = np.array([100.0, 5.0] + [1.0] * (len(_PERSON_COLUMNS) - 3))
 
 # Activity evidence: a smoothed uptake rate, pulled towards the overall rate by this many
 # pseudo-referrals, so an activity with two referrals is not judged on them alone.
@@ -74,8 +80,40 @@ def feature_matrix(
     return X
 
 
+def cold_start_reference(X: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The cold-start scorer's ranking turned into calibrated chances on the training rows,
+    with the person's own terms (age, travel mode, needs) beside it: what a trained model's
+    chances are judged against on logs. The person terms give the reference each group's
+    base rate, so a model is not credited for knowing, say, that older people attend more
+    often, which changes no one's ranking."""
+    from sklearn.linear_model import LogisticRegression
+
+    def design(Z: np.ndarray) -> np.ndarray:
+        person = np.nan_to_num(np.asarray(Z, float)[:, _PERSON_COLUMNS], nan=-1.0)
+        travel = person[:, :1] == np.arange(len(TRAVEL_CODES))  # one column per code
+        return np.column_stack([_COLD.log_odds(Z), person[:, 1:] / _PERSON_SCALE, travel])
+
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(design(X), y)
+    return lambda Z: model.predict_proba(design(Z))[:, 1]
+
+
 def monotonic_constraints() -> np.ndarray:
     return np.array([MONOTONE.get(name, 0) for name in FEATURES])
+
+
+@dataclass
+class Fitted:
+    """A model fitted on top of the cold-start scorer: trees that see its log-odds as one more
+    column, and the weights that blend the two (see :func:`fit`)."""
+
+    booster: HistGradientBoostingClassifier
+    stack: np.ndarray  # intercept, weight of the cold-start log-odds, weight of the trees
+    n_iter: int
+
+
+def with_prior(X: np.ndarray) -> np.ndarray:
+    """The rows with the cold-start scorer's log-odds appended: what the trees are fitted on."""
+    return np.column_stack([X, _COLD.log_odds(np.asarray(X, float))])
 
 
 def fit(
@@ -86,19 +124,28 @@ def fit(
     *,
     seed: int = 0,
     log: Callable[[str], None] = lambda _: None,
-) -> tuple[CalibratedClassifierCV, int]:
-    """A monotone HistGradientBoosting classifier stopped early on the later validation slice,
-    then Platt-calibrated on that slice (sigmoid keeps the ranking; isotonic would tie it)."""
+) -> Fitted:
+    """A model that starts from what we know: monotone gradient-boosted trees fitted with the
+    cold-start scorer's log-odds as one more (monotone) column, stopped early on the later
+    validation slice, then blended with those log-odds on that slice,
+
+        log-odds = a + b · cold-start log-odds + c · trees,
+
+    by a logistic regression. Where the trees add nothing the validation slice can see, ``c``
+    is small and the model ranks as the prior does; ``b`` keeps the prior's fine ordering
+    where the trees, on little data, cut it into a few steps. Measured on simulated worlds
+    (README): not worse than the previous calibrated trees at 400 referrals and a little
+    better at 1,500."""
     start = time.perf_counter()
+    X_train, X_valid = with_prior(X_train), with_prior(X_valid)
     # A feature never known in the training rows (cost in a feed that lists none, say) is
     # constant to the trees; scikit-learn cannot bin an all-NaN column, so it becomes 0.
     empty = np.isnan(X_train).all(axis=0)
     if empty.any():
-        X_train, X_valid = X_train.copy(), X_valid.copy()
         X_train[:, empty] = 0.0
         X_valid[:, empty] = 0.0
         log("never known in training, so not learned from: "
-            + ", ".join(np.array(FEATURES)[empty]))  # fmt: skip
+            + ", ".join(np.array([*FEATURES, "prior"])[empty]))  # fmt: skip
     booster = HistGradientBoostingClassifier(
         learning_rate=0.12,
         max_iter=400,
@@ -106,7 +153,7 @@ def fit(
         min_samples_leaf=40,
         l2_regularization=1.0,
         max_bins=128,
-        monotonic_cst=monotonic_constraints(),
+        monotonic_cst=[*monotonic_constraints(), 1],
         early_stopping=True,
         n_iter_no_change=20,
         scoring="loss",
@@ -114,6 +161,26 @@ def fit(
     )
     booster.fit(X_train, y_train, X_val=X_valid, y_val=y_valid)
     log(f"boosting stopped after {booster.n_iter_} rounds ({time.perf_counter() - start:.1f} s)")
-    calibrated = CalibratedClassifierCV(FrozenEstimator(booster), method="sigmoid")
-    calibrated.fit(X_valid, y_valid)
-    return calibrated, int(booster.n_iter_)
+    stack = blend(X_valid[:, -1], booster.decision_function(X_valid), y_valid)
+    log(f"blend on the validation slice: {stack[0]:+.3f} + {stack[1]:.3f} × cold-start "
+        f"log-odds + {stack[2]:.3f} × trees")  # fmt: skip
+    return Fitted(booster, stack, int(booster.n_iter_))
+
+
+def blend(prior: np.ndarray, trees: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``(a, b, c)`` of ``a + b·prior + c·trees`` by logistic regression, neither weight
+    negative (a model that ranks against its inputs makes no sense): a negative weight is
+    dropped and the other refitted alone."""
+    from sklearn.linear_model import LogisticRegression
+
+    inputs = np.column_stack([prior, trees])
+    keep = [0, 1]
+    while True:
+        model = LogisticRegression(C=1.0, max_iter=1000).fit(inputs[:, keep], y)
+        weights = np.zeros(2)
+        weights[keep] = model.coef_[0]
+        negative = [k for k in keep if weights[k] < 0]
+        if not negative or len(keep) == 1:
+            weights = np.maximum(weights, 0.0)
+            return np.array([model.intercept_[0], *weights])
+        keep = [k for k in keep if k not in negative]

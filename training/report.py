@@ -99,16 +99,86 @@ def _groups(path: Path, results: dict[str, Any], metric: str) -> list[list[str]]
     return rows
 
 
-def permutation_importances(model: Any, X: np.ndarray, y: np.ndarray, seed: int = 0):
-    """Loss in log-likelihood when each feature is shuffled, on the validation slice."""
-    from sklearn.inspection import permutation_importance
+def _gains(path: Path, gate: dict[str, Any]) -> list[list[str]]:
+    """The gate's comparisons: relative gain over each rival with its 90% interval, the margin
+    drawn as a line; returns the table rows."""
+    comparisons = gate.get("comparisons", {})
+    rows = [[name, str(c["units"]), f"{c['gain']:+.1%}", f"{c['low']:+.1%}", f"{c['high']:+.1%}",
+             "yes" if name in ("current_model", "cold_start") else "shown"]
+            for name, c in comparisons.items()]  # fmt: skip
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(comparisons), 1) + 1.4))
+    names = list(comparisons)
+    for y, name in enumerate(names):
+        c = comparisons[name]
+        colour = "#1f77b4" if name in ("current_model", "cold_start") else "#999999"
+        ax.plot([c["low"], c["high"]], [y, y], color=colour, lw=3)
+        ax.plot([c["gain"]], [y], "o", color=colour)
+    ax.axvline(0.0, color="#444444", lw=1)
+    ax.axvline(float(gate.get("margin", 0.0)), color="#a31515", ls="--", lw=1, label="margin")
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"relative gain in {gate.get('metric', '')} (90% paired bootstrap interval)")
+    ax.set_title("How sure the gate is: the new model against each rival")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return rows
 
+
+def _fairness(path: Path, gate: dict[str, Any]) -> list[list[str]]:
+    """The model's gate metric per group with 90% intervals, and its ratio to its overall
+    figure; the worst group of enough people is marked. Returns the table rows."""
+    fairness = gate.get("fairness", {}).get("model")
+    if not fairness:
+        return []
+    worst = fairness.get("worst") or {}
+    rows, labels, means, lows, highs = [], [], [], [], []
+    for group, values in fairness["groups"].items():
+        for value, e in values.items():
+            mark = " (worst)" if (group, value) == (worst.get("group"), worst.get("value")) else ""
+            rows.append([group, value + mark, str(e["n"]), f"{e['mean']:.3f}",
+                         f"{e['low']:.3f} – {e['high']:.3f}", f"{e['ratio']:.2f}"])  # fmt: skip
+            labels.append(f"{group}: {value} (n={e['n']}){mark}")
+            means.append(e["mean"])
+            lows.append(e["mean"] - e["low"])
+            highs.append(e["high"] - e["mean"])
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(labels) + 1.4))
+    y = np.arange(len(labels))
+    ax.errorbar(means, y, xerr=[lows, highs], fmt="o", color="#1f77b4", ms=4, capsize=2)
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{gate.get('metric', '')} per group (90% interval)")
+    ax.set_title("Whom the model serves worse")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return rows
+
+
+def permutation_importances(scorer: Any, X: np.ndarray, y: np.ndarray, seed: int = 0):
+    """Increase in log loss when each feature is shuffled (mean of 3 shuffles), on the
+    validation slice, through the scorer as served."""
     if len(X) > MAX_IMPORTANCE_ROWS:
         keep = np.random.default_rng(seed).choice(len(X), MAX_IMPORTANCE_ROWS, replace=False)
         X, y = X[keep], y[keep]
-    result = permutation_importance(model, X, y, scoring="neg_log_loss", n_repeats=3,
-                                    random_state=seed)  # fmt: skip
-    return result.importances_mean
+    X = np.asarray(X, dtype=float)
+    rng = np.random.default_rng(seed)
+
+    def loss(Z: np.ndarray) -> float:
+        p = np.clip(scorer.predict(Z), 1e-6, 1 - 1e-6)
+        return float(-np.mean(np.where(y == 1, np.log(p), np.log1p(-p))))
+
+    base = loss(X)
+    out = np.zeros(X.shape[1])
+    for k in range(X.shape[1]):
+        for _ in range(3):
+            shuffled = X.copy()
+            shuffled[:, k] = rng.permutation(shuffled[:, k])
+            out[k] += (loss(shuffled) - base) / 3
+    return out
 
 
 def _importance(path: Path, importances: np.ndarray, top: int = 20) -> list[tuple[str, float]]:
@@ -137,7 +207,7 @@ def write_report(
     folder: str | Path,
     card: dict[str, Any],
     results: dict[str, Any],
-    model: Any,
+    scorer: Any,
     X_valid: np.ndarray,
     y_valid: np.ndarray,
 ) -> Path:
@@ -150,10 +220,14 @@ def write_report(
     _calibration(folder / "calibration.png", curve)
     group_metric = metric if "oracle" in results["rankers"] else "recall_at_5"
     group_rows = _groups(folder / "groups.png", results, group_metric)
-    importances = permutation_importances(model, X_valid, y_valid)
+    importances = permutation_importances(scorer, X_valid, y_valid)
     pairs = _importance(folder / "importance.png", importances)
 
     gate = card.get("gate", {})
+    gain_rows = _gains(folder / "gain.png", gate)
+    fair_rows = _fairness(folder / "fairness.png", gate)
+    fair = gate.get("fairness", {})
+    worst = (fair.get("model") or {}).get("worst")
     metric_rows = []
     for name in headline:
         r = results["rankers"][name]
@@ -177,6 +251,13 @@ Split by date: {html.escape(json.dumps(card.get("training", {}).get("split", {})
 <h2 class="{"accepted" if gate.get("accepted") else "rejected"}">Gate:
 {"accepted" if gate.get("accepted") else "kept aside"}</h2>
 <ul>{"".join(f"<li>{html.escape(r)}</li>" for r in gate.get("reasons", []))}</ul>
+<p>Evidence: {html.escape(str(gate.get("evidence", "–")))}. Each gain is the relative
+difference in {html.escape(str(gate.get("metric", "")))} on the same held-out units, with a
+90% paired bootstrap interval ({html.escape(str(gate.get("resamples", "")))} resamples); the
+model is promoted only if the lower end over the current model and the cold-start scorer is
+above the margin ({float(gate.get("margin", 0.0)):+.1%}).</p>
+{_table(["rival", "units", "gain", "90% low", "90% high", "gated"], gain_rows)}
+<img src="gain.png" alt="Gain over each rival with its 90% interval">
 <h2>Against the baselines</h2>
 <p>Evaluated on {
         "held-out simulated patients against their true attendance probabilities"
@@ -194,6 +275,20 @@ Split by date: {html.escape(json.dumps(card.get("training", {}).get("split", {})
 <h2>Calibration</h2>
 <img src="calibration.png" alt="Reliability curve: predicted chance against observed rate">
 <h2>By group</h2>
+<p>The model's {html.escape(str(gate.get("metric", "")))} per group, with 90% intervals, and
+its ratio to the model's overall figure (on worlds, both as a share of the oracle's). The gate
+refuses a model whose worst group of at least {fair.get("min_group", "–")} people is below
+{fair.get("ratio", "–")} of its overall figure when the model it would replace is not.
+{
+        html.escape(
+            f"Worst group: {worst['group']} {worst['value']} ({worst['n']} people), "
+            f"{worst['ratio']:.2f}."
+            if worst
+            else ""
+        )
+    }</p>
+{_table(["group", "value", "n", "model", "90% interval", "ratio to overall"], fair_rows)}
+<img src="fairness.png" alt="The model's figure per group with 90% intervals">
 {_table(["group", "value", "n", "model", "best baseline"], group_rows)}
 <img src="groups.png" alt="The model and the best baseline per group">
 <h2>What the model relies on</h2>

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 import warnings
@@ -24,18 +23,15 @@ from matcher.scoring import Scorer, load_model, save_model, set_current, update_
 
 from .evaluate import evaluate_uptake, evaluate_world
 from .fit import (
+    cold_start_reference,
     evidence_from,
     feature_matrix,
     fit,
     out_of_fold_evidence,
 )
+from .gate import DEFAULT_MARGIN, gate
 from .uptake import UptakeData, load_uptake
 
-# The gate compares the model as served (with the variety re-rank) on this metric.
-GATE_METRIC_WORLD = "expected_uptake_at_5"
-GATE_METRIC_LOGS = "pairwise_accuracy"
-GATE_BASELINES = ("cold_start", "directory", "nearest", "random")
-DEFAULT_MARGIN = 0.02  # relative: beat each by 2%
 # Referrals of the held-out slice evaluated on real logs: each is ranked over the catalogue by
 # every ranker (milliseconds each), so a million-line log is judged on a sample.
 EVALUATE_REFERRALS = 20_000
@@ -68,40 +64,6 @@ def time_split(dates: np.ndarray, valid_share: float, test_share: float) -> Spli
     if not train.any() or not valid.any():
         raise MatcherError("the uptake spans too few days to hold out a later slice for validation")
     return Split(train, valid, test)
-
-
-def gate(
-    results: dict[str, Any], current: dict[str, Any] | None, metric: str, margin: float
-) -> dict[str, Any]:
-    """The new model replaces the current one only if, as served, it beats the current model
-    and every baseline by ``margin`` (relative) on ``metric`` and breaks no hard need."""
-    rankers = results["rankers"]
-    if math.isnan(rankers["model"].get(metric, math.nan)) and metric == GATE_METRIC_LOGS:
-        # No later referral offered both an activity taken up and one not: fall back on recall.
-        metric = "recall_at_5"
-    new = rankers["model"].get(metric, math.nan)
-    if math.isnan(new):
-        return {"metric": metric, "margin": margin, "model": new, "rivals": {},
-                "accepted": False,
-                "reasons": [f"{metric} cannot be measured on the held-out data "
-                            "(no attended referral in it)"]}  # fmt: skip
-    rivals = {name: rankers[name][metric] for name in GATE_BASELINES if name in rankers}
-    if current is not None:
-        rivals["current_model"] = current["rankers"]["model"][metric]
-    reasons = []
-    for name, value in rivals.items():
-        if not new >= value * (1 + margin):
-            reasons.append(f"{metric} {new:.4f} does not beat {name} ({value:.4f}) by {margin:.0%}")
-    if results.get("violations", 0):
-        reasons.append(f"{results['violations']} suggestions broke a hard need")
-    return {
-        "metric": metric,
-        "margin": margin,
-        "model": new,
-        "rivals": rivals,
-        "accepted": not reasons,
-        "reasons": reasons or ["beats the current model and every baseline"],
-    }
 
 
 def training_rows(
@@ -177,7 +139,7 @@ def train(
 
     log("fitting …")
     t0 = time.perf_counter()
-    model, n_iter = fit(X[split.train], y[split.train], X[split.valid], y[split.valid],
+    fitted = fit(X[split.train], y[split.train], X[split.valid], y[split.valid],
                         seed=seed, log=log)  # fmt: skip
     fit_seconds = time.perf_counter() - t0
     served = evidence_from(data.activity[known], y[known], len(catalogue), prior)
@@ -192,21 +154,30 @@ def train(
             "catalogue": str(catalogue_path),
             "uptake": str(uptake_path),
             "split": split.sizes(),
-            "boosting_rounds": n_iter,
+            "boosting_rounds": fitted.n_iter,
+            "prior_blend": dict(
+                zip(("intercept", "cold_start", "trees"), fitted.stack.tolist(), strict=True)
+            ),
             "fit_seconds": round(fit_seconds, 1),
             "seed": seed,
         },
     }
-    folder = save_model(model, (catalogue.ids, served.rate, served.count), card, out, version,
+    folder = save_model(fitted.booster, (catalogue.ids, served.rate, served.count), card, out,
+                        version, stack=fitted.stack,
                         reference=reference, prior=prior)  # fmt: skip
     log(f"wrote {folder}")
     scorer = load_model(folder)  # what is evaluated is exactly what was written
 
     log("evaluating against the baselines …")
-    results = _evaluate(catalogue, data, split, scorer, world, seed)
-    current = _current_results(out, version, catalogue, data, split, world, seed, log)
-    metric = GATE_METRIC_WORLD if world else GATE_METRIC_LOGS
-    decision = gate(results, current, metric, margin)
+    # On logs the model's chances are judged against the cold-start ranking calibrated on
+    # the same training rows (with the person's own terms): see training.gate.
+    reference = None if world else cold_start_reference(X[split.train], y[split.train])
+    results = _evaluate(catalogue, data, split, scorer, world, seed, reference)
+    units = results.pop("units", None)  # per-unit arrays for the gate, not for the card
+    current = _current_results(out, version, catalogue, data, split, world, seed, log,
+                               reference)  # fmt: skip
+    current_units = current.pop("units", None) if current else None
+    decision = gate(results, units, current_units, margin=margin, seed=seed)
     card = update_card(folder, metrics=results, gate=decision)
     if decision["accepted"]:
         set_current(out, version)
@@ -216,7 +187,7 @@ def train(
     if report:
         from .report import write_report
 
-        page = write_report(folder, card, results, model, X[split.valid], y[split.valid])
+        page = write_report(folder, card, results, scorer, X[split.valid], y[split.valid])
         log(f"report: {page}")
     log(f"done in {time.perf_counter() - started:.1f} s")
     return card
@@ -229,15 +200,17 @@ def _evaluate(
     scorer: Scorer,
     world: str | Path | None,
     seed: int,
+    reference: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, Any]:
     if world:
         return evaluate_world(world, scorer, seed=seed)
     # A bounded sample of whole referrals, read again from the file: the records are not kept.
     test_records = data.records_in(split.test, max_referrals=EVALUATE_REFERRALS, seed=seed)
-    return evaluate_uptake(catalogue, test_records, scorer, later_share=1.0, seed=seed)
+    return evaluate_uptake(catalogue, test_records, scorer, later_share=1.0, seed=seed,
+                           reference=reference)  # fmt: skip
 
 
-def _current_results(out, version, catalogue, data, split, world, seed, log):
+def _current_results(out, version, catalogue, data, split, world, seed, log, reference=None):
     """The serving model's results on the same data, or None when there is none."""
     current = Path(out) / "current"
     if not current.exists() or current.resolve().name == version:
@@ -248,7 +221,7 @@ def _current_results(out, version, catalogue, data, split, world, seed, log):
         log(f"the current model does not load ({exc}); gating against the baselines only")
         return None
     log(f"evaluating the current model {scorer.version} on the same data …")
-    return _evaluate(catalogue, data, split, scorer, world, seed)
+    return _evaluate(catalogue, data, split, scorer, world, seed, reference)
 
 
 class _Writer:
@@ -280,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         "--margin",
         type=float,
         default=DEFAULT_MARGIN,
-        help="relative margin the model must beat every rival by (0.02)",
+        help="relative gain over the current model and the cold-start scorer that the lower "
+        "end of its 90%% interval must exceed (default 0)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--version", help="version name (default: vYYYYmmdd-HHMMSS, UTC)")

@@ -89,5 +89,9 @@ class ColdStartScorer:
     def contributions(self, X: np.ndarray, features: Sequence[str] | None = None) -> np.ndarray:
         return self._prepared(X) * self._w  # all of them: as cheap as any
 
+    def log_odds(self, X: np.ndarray) -> np.ndarray:
+        """The score before the logistic function: what a trained model starts from."""
+        return self.BIAS + self.contributions(X).sum(axis=1)
+
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return sigmoid(self.BIAS + self.contributions(X).sum(axis=1))
+        return sigmoid(self.log_odds(X))

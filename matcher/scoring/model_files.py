@@ -238,6 +238,7 @@ def save_model(
     *,
     reference: Any = None,
     prior: float | None = None,
+    stack: Any = None,
 ) -> Path:
     """Write ``models_root/version/`` with ``model.skops`` and ``model_card.json``; return it.
 
@@ -260,6 +261,10 @@ def save_model(
     prior
         The uptake rate assumed for activities without evidence. Defaults to
         ``card["evidence"]["prior_rate"]``, else the count-weighted mean rate.
+    stack
+        For a model fitted on top of the cold-start scorer: ``(intercept, weight of the
+        cold-start log-odds, weight of the trees' decision)``; the trees then take the
+        cold-start log-odds as one more column after FEATURES.
 
     The folder is written aside and renamed into place, so it appears whole or not at all.
     ``models/current`` is not touched: see :func:`set_current`. Anything :func:`load_model`
@@ -297,6 +302,8 @@ def save_model(
         "prior_rate": float(prior),
         "reference": ref,
     }
+    if stack is not None:
+        payload["stack"] = np.asarray(stack, dtype=np.float64)
     import skops.io as sio
 
     blob = sio.dumps(payload, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
@@ -522,14 +529,13 @@ def _unpacked(blob: bytes, source: str) -> tuple[bytes, Any]:
     return packed.getvalue(), schema
 
 
-def _check_trees(booster: Any, source: str) -> None:
+def _check_trees(booster: Any, source: str, n_features: int) -> None:
     """Refuse trees whose node indices point outside the tree or the feature row: prediction
     would follow them without bounds checks. Children must come after their parent (as
     scikit-learn writes them), which also rules out cycles."""
     from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 
-    n_features = len(FEATURES)
     if getattr(booster, "n_features_in_", None) != n_features:
         raise ModelError(f"{source}: model was trained on different features (not {n_features})")
     if getattr(booster, "n_trees_per_iteration_", None) != 1:
@@ -612,8 +618,14 @@ def _check_payload(payload: Any, source: str) -> bool:
 
 
 def _check_payload_parts(payload: Any, source: str) -> bool:
-    if not isinstance(payload, dict) or set(payload) != _PAYLOAD_KEYS:
+    if not isinstance(payload, dict) or set(payload) - {"stack"} != _PAYLOAD_KEYS:
         raise ModelError(f"{source}: not a model file written by save_model")
+    stack = payload.get("stack")
+    if stack is not None and not (
+        isinstance(stack, np.ndarray) and stack.dtype == np.float64 and stack.shape == (3,)
+        and np.isfinite(stack).all()
+    ):  # fmt: skip
+        raise ModelError(f"{source}: malformed prior weights")
     if payload["features"] != list(FEATURES):
         raise ModelError(f"{source}: model was trained on different features")
     ids, rate, count = payload["activity_ids"], payload["uptake_rate"], payload["uptake_count"]
@@ -627,11 +639,14 @@ def _check_payload_parts(payload: Any, source: str) -> bool:
     if not isinstance(payload["prior_rate"], float) or not 0 <= payload["prior_rate"] <= 1:
         raise ModelError(f"{source}: malformed prior rate")
     estimator = payload["estimator"]
+    # A model fitted on top of the cold-start scorer sees its log-odds as one more column.
+    n_features = len(FEATURES) + (stack is not None)
     for booster in boosters(estimator):
-        _check_trees(booster, source)
+        _check_trees(booster, source, n_features)
     smooth = _check_calibration(estimator, source)
+    probe_row = np.append(payload["reference"], 0.0)[None, :n_features]
     with thread_controller().limit(limits=1, user_api="openmp"):
-        probe = estimator.predict_proba(payload["reference"][None, :])
+        probe = estimator.predict_proba(probe_row)
     if probe.shape != (1, 2) or not np.isfinite(probe).all():
         raise ModelError(f"{source}: the model does not give a probability")
     return smooth

@@ -14,6 +14,9 @@ import numpy as np
 from ..catalogue import Catalogue
 from ..errors import ModelError
 from ..features import COLUMN, FEATURES
+from .cold_start import ColdStartScorer
+
+_COLD = ColdStartScorer()
 
 __all__ = ["SMALL_BATCH", "TrainedScorer", "boosters", "thread_controller"]
 
@@ -96,6 +99,9 @@ class TrainedScorer:
         self._smooth = smooth
         self._boosters = boosters(self.estimator)
         self._platt = _platt(self.estimator)
+        # (intercept, weight of the cold-start log-odds, weight of the trees): a model fitted
+        # on top of the cold-start scorer, whose trees see those log-odds as a last column.
+        self._stack: np.ndarray | None = payload.get("stack")
         self.notes = list(notes)
 
     def __repr__(self) -> str:
@@ -133,13 +139,17 @@ class TrainedScorer:
         if len(X) == 0:
             return np.zeros(0)
         with self._threads(len(X)):
-            if self._platt is not None:
+            if self._platt is not None or self._stack is not None:
                 from scipy.special import expit  # as scikit-learn's sigmoid calibration
 
                 return expit(self._log_odds(X))
             return self.estimator.predict_proba(X)[:, 1]
 
     def _log_odds(self, X: np.ndarray) -> np.ndarray:
+        if self._stack is not None:
+            prior = _COLD.log_odds(X)
+            trees = self._boosters[0].decision_function(np.column_stack([X, prior]))
+            return self._stack[0] + self._stack[1] * prior + self._stack[2] * trees
         if self._platt is not None:  # the same numbers as predict_proba, without its wrappers
             booster, a, b = self._platt
             return -(a * booster.decision_function(X) + b)
