@@ -278,7 +278,7 @@ class Matcher:
             others |= rule_out
         parts = []
         reach, where = np.ones(len(active), dtype=bool), "in the catalogue"
-        if person.located:
+        if person.located and profile.online != "only":  # online only: distance is moot
             limit = profile.max_travel_km
             if limit is None:
                 limit = person.max_km * (FILL_REACH if fill and self._may_fill(person) else 1)

@@ -147,6 +147,8 @@ def test_no_fill_for_online_only_or_unlocated_people(matcher):
     online = matcher.suggest({**WALKER, "online": "only"}, 4)
     assert ids(online.matches) == ["web"]
     assert not any(m.beyond_usual for m in online.matches)
+    # Online only: distance is moot, so the note counts the whole catalogue.
+    assert "activities in the catalogue, online rules out 8" in online.notes[0]
     nowhere = matcher.suggest({"needs": ["loneliness"], "age": 40, "online": "no"}, 4)
     assert not any(m.beyond_usual for m in nowhere.matches)
     assert len(nowhere.matches) == 4  # no distance rule at all without a location
