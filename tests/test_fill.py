@@ -166,8 +166,13 @@ def test_fill_reach_is_ten_usual_radii():
     assert FILL_REACH == 10.0  # the notes and the README say "30 km for a walker"
 
 
-def test_a_simulated_world_is_evaluated_with_the_fill_and_no_violation(tmp_path):
-    simulate(tmp_path, 4, n_activities=40, n_referrals=300, n_heldout=60)
+@pytest.mark.parametrize(
+    "world",
+    [{"n_activities": 40}, {"n_activities": 80, "kind": "rural"}],
+    ids=["sparse", "rural"],
+)
+def test_a_simulated_world_is_evaluated_with_the_fill_and_no_violation(tmp_path, world):
+    simulate(tmp_path, 4, n_referrals=300, n_heldout=80, **world)
     catalogue, profiles, _ = load_world(tmp_path)
     matcher = Matcher(catalogue)
     filled = [p for p in profiles if any(m.beyond_usual for m in matcher.recommend(p, 10))]
