@@ -447,11 +447,12 @@ def make_plan() -> Any:
     wellbeing, wb_chosen = _read_wellbeing(f, "wb", errors)
     svc = service()
     if errors:
-        matches = svc.matcher().recommend(profile, 10)  # the same list: ranking is deterministic
+        found = svc.matcher().suggest(profile, 10)  # the same list: ranking is deterministic
         plan_form = {"case": case, "ticked": chosen, "wellbeing": wb_chosen}
         return _results(
-            _form_from_profile(profile), profile, matches, errors=errors, plan=plan_form
-        ), 422
+            _form_from_profile(profile), profile, found.matches, errors=errors, plan=plan_form,
+            notes=found.notes,
+        ), 422  # fmt: skip
     try:
         for activity_id in chosen:  # every one checked before any is stored
             svc.catalogue.get(activity_id)
