@@ -30,6 +30,7 @@ from .features import locate
 from .pull import catalogue_file
 from .ranking import Match, Matcher
 from .scoring import load_scorer
+from .scoring.shape import suited
 from .settings import Settings, load_settings
 
 EXIT_BAD_INPUT = 2
@@ -199,8 +200,10 @@ def _matcher(args: argparse.Namespace) -> Matcher:
     # rank (a batch job), for suggest when a catalogue was named (not the bundled demo).
     if args.command == "rank" or settings.catalogue:
         print(f"matcher: {catalogue.report.summary()}", file=sys.stderr)
-    if note:
-        print(f"matcher: {note}", file=sys.stderr)
+    scorer, unlike = suited(scorer, catalogue)
+    for line in (note, unlike):
+        if line:
+            print(f"matcher: {line}", file=sys.stderr)
     return Matcher(catalogue, scorer)
 
 

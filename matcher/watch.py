@@ -19,6 +19,7 @@ from .pull import CATALOGUE_FILE, catalogue_file, catalogue_version
 from .ranking import Matcher
 from .scoring import ColdStartScorer, Scorer, default_model_dir, load_scorer
 from .scoring.registry import is_cold_start
+from .scoring.shape import suited
 
 __all__ = ["Watcher", "catalogue_name", "fingerprint", "first_catalogue", "reload_all"]
 
@@ -107,7 +108,8 @@ class Watcher:
         self.catalogue_refused = catalogue_refused  # why the catalogue's current is not served
         self.loaded_from: Path | None = None
         scorer, self.note = self._load_initial()
-        self.matcher = Matcher(catalogue, scorer)
+        self.model = scorer  # as loaded; the matcher may rank with the cold-start scorer
+        self.matcher = self._matcher(catalogue, scorer)
         _WATCHERS.add(self)
 
     @property
@@ -130,6 +132,16 @@ class Watcher:
         self.loaded_from = Path(os.path.realpath(self.path))
         return scorer, note
 
+    def _matcher(self, catalogue: Catalogue, scorer: Scorer) -> Matcher:
+        """A matcher for the pair, with the cold-start scorer instead of a model trained on
+        catalogues unlike this one; the reason becomes the note /healthz shows."""
+        chosen, why = suited(scorer, catalogue)
+        self.unlike = why
+        if why:
+            _event(logging.WARNING, "model_not_suited", model_version=scorer.version,
+                   serving=chosen.version)  # fmt: skip
+        return Matcher(catalogue, chosen)
+
     def request_reload(self) -> None:
         self._reload_requested = True
 
@@ -150,9 +162,7 @@ class Watcher:
             if catalogue is None and scorer is None:
                 return
             try:
-                matcher = Matcher(
-                    catalogue or self.matcher.catalogue, scorer or self.matcher.scorer
-                )
+                matcher = self._matcher(catalogue or self.matcher.catalogue, scorer or self.model)
             except MatcherError as exc:
                 self.refused = str(exc)
                 _event(logging.ERROR, "model_refused", reason=str(exc), serving=self.version())
@@ -160,6 +170,7 @@ class Watcher:
             previous = self.matcher.model_version
             self.matcher = matcher
             if scorer is not None:
+                self.model = scorer
                 self.note, self.refused = None, None
                 self.loaded_from = Path(os.path.realpath(self.path))
                 _event(logging.INFO, "model_loaded", model_version=matcher.model_version,
@@ -239,8 +250,9 @@ class Watcher:
                 bias=scorer.BIAS,
                 weights=dict(scorer.WEIGHTS),
             )
-            if self.note:
-                base["note"] = self.note
+            notes = [n for n in (self.note, self.unlike) if n]
+            if notes:
+                base["note"] = "; ".join(notes)
             return base
         base["trained"] = True
         card = getattr(scorer, "card", None)

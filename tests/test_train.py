@@ -12,12 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matcher import cli
+from matcher.catalogue import Catalogue
 from matcher.errors import MatcherError
 from matcher.features import COLUMN, FEATURES, MONOTONE
 from matcher.scoring import load_model
 from training.fit import evidence_from, out_of_fold_evidence
+from training.gate import gate
 from training.simulate import simulate
-from training.train import gate, time_split, train
+from training.train import time_split, train
 
 # --- the time split ---------------------------------------------------------------------------
 
@@ -286,6 +288,9 @@ def test_without_a_world_the_gate_compares_log_loss_per_referral_on_later_referr
     c = gate["comparisons"]["cold_start"]
     assert c["low"] <= c["gain"] <= c["high"]
     assert "held-out referrals" in gate["evidence"]
+    # A small log: models fitted on two earlier cuts add the referrals after each cut.
+    assert "in 3 windows" in gate["evidence"]
+    assert units > card["metrics"]["referrals"] * 2
     assert card["training"]["split"]["test"] > 0  # a later slice held out, unseen in training
     rankers = card["metrics"]["rankers"]
     assert 0 <= rankers["model"]["pairwise_accuracy"] <= 1
@@ -312,3 +317,24 @@ def test_a_models_folder_where_every_model_was_kept_aside_serves_cold_start(trai
     scorer, note = load_scorer(root)
     assert isinstance(scorer, ColdStartScorer)
     assert "kept every model there aside" in note
+
+
+def test_on_a_tiny_log_the_model_ranks_much_as_the_cold_start_scorer_does(tmp_path):
+    from scipy.stats import spearmanr
+
+    from matcher.scoring import ColdStartScorer
+    from training.fit import fit, with_prior
+    from training.train import training_rows
+
+    world = tmp_path / "tiny"
+    simulate(world, seed=11, n_activities=120, n_referrals=500, n_heldout=5)
+    catalogue = Catalogue.load(world / "catalogue.json")
+    _, X, y, split, _ = training_rows(catalogue, world / "uptake.jsonl", held_out=False)
+    fitted = fit(X[split.train], y[split.train], X[split.valid], y[split.valid])
+    # The blend leans on the prior: its weight is positive and the model's log-odds follow it.
+    assert fitted.stack[1] > 0
+    Z = np.asarray(X, float)
+    logit = fitted.stack[0] + fitted.stack[1] * with_prior(Z)[:, -1] + fitted.stack[2] * (
+        fitted.booster.decision_function(with_prior(Z)))  # fmt: skip
+    rho = spearmanr(logit, ColdStartScorer().log_odds(Z)).statistic
+    assert rho > 0.6, rho

@@ -157,7 +157,10 @@ def fairness(
 def _evidence(units: dict[str, Any]) -> str:
     if units["kind"] == "world":
         return f"{units['n']} held-out people"
-    return f"{units['n']} held-out referrals ({units['mixed']} with mixed outcomes)"
+    where = ""
+    if units.get("windows", 1) > 1:
+        where = f", in {units['windows']} windows of referrals each later than its model's data"
+    return f"{units['n']} held-out referrals ({units['mixed']} with mixed outcomes){where}"
 
 
 def _more_needed(comparison: dict[str, float], margin: float) -> str:

@@ -20,6 +20,7 @@ from matcher.catalogue import Catalogue
 from matcher.errors import MatcherError, ModelError
 from matcher.features import FEATURES
 from matcher.scoring import Scorer, load_model, save_model, set_current, update_card
+from matcher.scoring.trained import TrainedScorer
 
 from .evaluate import evaluate_uptake, evaluate_world
 from .fit import (
@@ -35,6 +36,11 @@ from .uptake import UptakeData, load_uptake
 # Referrals of the held-out slice evaluated on real logs: each is ranked over the catalogue by
 # every ranker (milliseconds each), so a million-line log is judged on a sample.
 EVALUATE_REFERRALS = 20_000
+# On a log whose latest slice holds fewer referrals than this, the gate also judges models
+# fitted on earlier cuts (at these shares of the log by date) on the referrals that follow
+# them: about three times the evidence of the latest slice alone (see _earlier_windows).
+EARLIER_WINDOWS_BELOW = 5_000
+EARLIER_WINDOWS = (0.55, 0.70)
 
 
 @dataclass
@@ -171,12 +177,19 @@ def train(
     log("evaluating against the baselines …")
     # On logs the model's chances are judged against the cold-start ranking calibrated on
     # the same training rows (with the person's own terms): see training.gate.
-    reference = None if world else cold_start_reference(X[split.train], y[split.train])
-    results = _evaluate(catalogue, data, split, scorer, world, seed, reference)
+    calibrated = None if world else cold_start_reference(X[split.train], y[split.train])
+    results = _evaluate(catalogue, data, split, scorer, world, seed, calibrated)
     units = results.pop("units", None)  # per-unit arrays for the gate, not for the card
-    current = _current_results(out, version, catalogue, data, split, world, seed, log,
-                               reference)  # fmt: skip
-    current_units = current.pop("units", None) if current else None
+    current_scorer = _current_scorer(out, version, log)
+    current_units = None
+    if current_scorer is not None:
+        log(f"evaluating the current model {current_scorer.version} on the same data …")
+        current = _evaluate(catalogue, data, split, current_scorer, world, seed, calibrated)
+        current_units = current.pop("units", None)
+    if not world and units is not None and units["n"] < EARLIER_WINDOWS_BELOW:
+        units, current_units = _earlier_windows(
+            catalogue, data, X, y, split, units, current_units, current_scorer, seed, log
+        )
     decision = gate(results, units, current_units, margin=margin, seed=seed)
     card = update_card(folder, metrics=results, gate=decision)
     if decision["accepted"]:
@@ -210,18 +223,91 @@ def _evaluate(
                            reference=reference)  # fmt: skip
 
 
-def _current_results(out, version, catalogue, data, split, world, seed, log, reference=None):
-    """The serving model's results on the same data, or None when there is none."""
+def _current_scorer(out: str | Path, version: str, log: Callable[[str], None]):
+    """The model being served from ``out``, or None when there is none (or it is this one)."""
     current = Path(out) / "current"
     if not current.exists() or current.resolve().name == version:
         return None
     try:
-        scorer = load_model(current)
+        return load_model(current)
     except ModelError as exc:
         log(f"the current model does not load ({exc}); gating against the baselines only")
         return None
-    log(f"evaluating the current model {scorer.version} on the same data …")
-    return _evaluate(catalogue, data, split, scorer, world, seed, reference)
+
+
+def _earlier_windows(catalogue, data, X, y, split, units, current_units, current_scorer,
+                     seed, log):  # fmt: skip
+    """More evidence for the gate on a small log: models fitted the same way on earlier cuts
+    of the log, each judged (with the current model) on the window of referrals that follows
+    its cut, their units added to the latest slice's. The models are fitted on less data than
+    the one being gated, so this evidence is, if anything, against it."""
+    ordered = np.sort(data.dates)
+    cuts = [ordered[int(len(ordered) * share)] for share in EARLIER_WINDOWS]
+    ends = [*cuts[1:], data.dates[split.test].min()]
+    pooled, pooled_current = [units], [current_units]
+    for cut, end in zip(cuts, ends, strict=True):
+        before = data.dates < cut
+        window = (data.dates >= cut) & (data.dates < end)
+        if not window.any() or before.sum() < 2:
+            continue
+        inner = time_split(data.dates[before], 0.15, 0.0)
+        rows = np.flatnonzero(before)
+        train_rows, valid_rows = rows[inner.train], rows[inner.valid]
+        Xf = X[before].copy()
+        prior = float(y[train_rows].mean())
+        columns = [FEATURES.index("activity_uptake_rate"), FEATURES.index("activity_uptake_count")]
+        Xf[np.ix_(inner.train, columns)] = out_of_fold_evidence(
+            data.activity[train_rows], y[train_rows], data.referral[train_rows], len(catalogue),
+            prior)  # fmt: skip
+        past = evidence_from(data.activity[train_rows], y[train_rows], len(catalogue), prior)
+        Xf[inner.valid, columns[0]] = past.rate[data.activity[valid_rows]]
+        Xf[inner.valid, columns[1]] = past.count[data.activity[valid_rows]]
+        fitted = fit(Xf[inner.train], y[train_rows], Xf[inner.valid], y[valid_rows], seed=seed)
+        served = evidence_from(data.activity[before], y[before], len(catalogue), prior)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            medians = np.nanmedian(Xf[inner.train], axis=0).astype(float)
+        scorer = TrainedScorer(
+            {"estimator": fitted.booster, "reference": medians, "prior_rate": prior,
+             "activity_ids": list(catalogue.ids), "uptake_rate": served.rate,
+             "uptake_count": served.count, "stack": fitted.stack},
+            {"version": f"cut-{cut}"}, Path("."),
+        )  # fmt: skip
+        calibrated = cold_start_reference(Xf[inner.train], y[train_rows])
+        records = data.records_in(window, max_referrals=EVALUATE_REFERRALS, seed=seed)
+        found = evaluate_uptake(catalogue, records, scorer, later_share=1.0, seed=seed,
+                                reference=calibrated)["units"]  # fmt: skip
+        log(f"  earlier cut {cut}: a model on {int(before.sum())} rows judged on "
+            f"{found['n']} later referrals")  # fmt: skip
+        pooled.append(found)
+        if current_scorer is not None:
+            pooled_current.append(evaluate_uptake(catalogue, records, current_scorer,
+                                                  later_share=1.0, seed=seed,
+                                                  reference=calibrated)["units"])  # fmt: skip
+    merged = _merge_units(pooled)
+    merged["windows"] = len(pooled)
+    return merged, (_merge_units(pooled_current) if current_scorer is not None else None)
+
+
+def _merge_units(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Units of several evaluations on disjoint referrals, as one."""
+    first = parts[0]
+
+    def joined(key: str, inner: str | None = None) -> dict[str, np.ndarray]:
+        def pick(part):
+            return part[key] if inner is None else part[key][inner]
+
+        return {name: np.concatenate([pick(p)[name] for p in parts]) for name in pick(first)}
+
+    merged = dict(first)
+    merged["n"] = sum(p["n"] for p in parts)
+    merged["mixed"] = sum(p.get("mixed", 0) for p in parts)
+    merged["values"] = joined("values")
+    merged["groups"] = joined("groups")
+    if "shown" in first:
+        merged["shown"] = {"metric": first["shown"]["metric"],
+                           "values": joined("shown", "values")}  # fmt: skip
+    return merged
 
 
 class _Writer:

@@ -23,7 +23,9 @@ def healthz() -> Any:
         "catalogue_size": len(matcher.catalogue),
         "catalogue_version": watcher.catalogue_version,
     }
-    notes = [n for n in (watcher.note, watcher.refused, watcher.catalogue_refused) if n]
+    notes = [
+        n for n in (watcher.note, watcher.unlike, watcher.refused, watcher.catalogue_refused) if n
+    ]
     if notes:
         body["note"] = "; ".join(notes)
     return body
