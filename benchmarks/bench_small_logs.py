@@ -82,7 +82,7 @@ def _lightgbm(catalogue, data, X, y, split, prior, seed):
         reg_lambda=1.0, max_bin=127, monotone_constraints=monotonic_constraints().tolist(),
         random_state=seed, n_jobs=1, verbose=-1,
     )  # fmt: skip
-    booster.fit(X[split.train], y[split.train], eval_set=[(X[split.valid], y[split.valid])],
+    booster.fit(X[split.train], y[split.train], eval_X=(X[split.valid],), eval_y=(y[split.valid],),
                 callbacks=[lightgbm.early_stopping(20, verbose=False)])  # fmt: skip
     model = CalibratedClassifierCV(FrozenEstimator(booster), method="sigmoid")
     model.fit(X[split.valid], y[split.valid])

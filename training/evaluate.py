@@ -6,7 +6,11 @@ Metric conventions
 - A ranking is a person's suggestion list, best first, drawn only from their **allowed**
   candidates (``Matcher.score``: spatial candidates passing ``filters.allowed``), so no ranker,
   baseline or model, can break a hard need; every list is audited again with
-  ``filters.violations`` (distance included) and the count must be 0.
+  ``filters.violations`` (a stated ``max_travel_km`` included) and the count must be 0. As
+  served, a list may be filled from beyond the usual distance for the person's travel mode
+  when they stated no ``max_travel_km`` (``Matcher.recommend``); people with no allowed
+  candidate within the usual distance are left out of every ranker's means
+  (``profiles_without_candidates``).
 - Lists are ``k = 10`` long (fewer when fewer are allowed). The model is evaluated as served,
   with the variety re-rank (``Matcher.recommend``), and also without it (``*_no_variety``).
 - **expected uptake@5**: the sum of the true attendance probabilities of the first 5
