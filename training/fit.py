@@ -1,6 +1,6 @@
 """Fitting the ranking model on uptake: the serving feature builder, out-of-fold activity
-evidence, a monotone gradient-boosted classifier stopped early and calibrated on a later
-slice of time."""
+evidence, and monotone gradient-boosted trees on top of the cold-start scorer's log-odds,
+stopped early and blended with them on a later slice of time."""
 
 from __future__ import annotations
 
@@ -133,9 +133,11 @@ def fit(
 
     by a logistic regression. Where the trees add nothing the validation slice can see, ``c``
     is small and the model ranks as the prior does; ``b`` keeps the prior's fine ordering
-    where the trees, on little data, cut it into a few steps. Measured on simulated worlds
-    (README): not worse than the previous calibrated trees at 400 referrals and a little
-    better at 1,500."""
+    where the trees, on little data, cut it into a few steps. Against the calibrated trees it
+    replaced, on dense simulated worlds (share of the oracle, as served): 0.542 and 0.605
+    against 0.543 and 0.608 at 400 referrals (two seeds), 0.625 against 0.617 at 1,500, 0.698
+    against 0.697 at 8,000 (one seed each): no worse, and no better by much; what keeps a
+    small service safe is the gate (training.gate), which these figures informed."""
     start = time.perf_counter()
     X_train, X_valid = with_prior(X_train), with_prior(X_valid)
     # A feature never known in the training rows (cost in a feed that lists none, say) is
