@@ -123,6 +123,8 @@ def fit(
     y_valid: np.ndarray,
     *,
     seed: int = 0,
+    max_leaf_nodes: int = 31,
+    learning_rate: float = 0.12,
     log: Callable[[str], None] = lambda _: None,
 ) -> Fitted:
     """A model that starts from what we know: monotone gradient-boosted trees fitted with the
@@ -149,9 +151,9 @@ def fit(
         log("never known in training, so not learned from: "
             + ", ".join(np.array([*FEATURES, "prior"])[empty]))  # fmt: skip
     booster = HistGradientBoostingClassifier(
-        learning_rate=0.12,
+        learning_rate=learning_rate,
         max_iter=400,
-        max_leaf_nodes=31,
+        max_leaf_nodes=max_leaf_nodes,
         min_samples_leaf=40,
         l2_regularization=1.0,
         max_bins=128,
