@@ -48,7 +48,7 @@ def test_serves_on_the_built_in_defaults_from_an_empty_folder(tmp_path):
         status, health = server.get("/healthz")
         assert status == 200
         assert health["catalogue_size"] == 350
-        assert health["model_version"] == "sim-seed0-100k"
+        assert health["model_version"] == "sim-kinds-1"
         status, page = server.get("/")
         assert status == 200 and "<form" in page
         status, body = server.post("/v1/match", {"profile": PROFILE, "limit": 3})
@@ -65,7 +65,7 @@ def test_the_command_line_runs_from_an_empty_folder(tmp_path):
         cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "sim-seed0-100k" in done.stdout
+    assert "sim-kinds-1" in done.stdout
 
 
 def test_the_library_reads_no_environment_variable():
