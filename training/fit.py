@@ -112,8 +112,13 @@ class Fitted:
 
 
 def with_prior(X: np.ndarray) -> np.ndarray:
-    """The rows with the cold-start scorer's log-odds appended: what the trees are fitted on."""
-    return np.column_stack([X, _COLD.log_odds(np.asarray(X, float))])
+    """The rows with the cold-start scorer's log-odds appended: what the trees are fitted on.
+    One new array, in the rows' own float type (training's are float32)."""
+    X = np.asarray(X)
+    out = np.empty((len(X), X.shape[1] + 1), dtype=np.result_type(X.dtype, np.float32))
+    out[:, :-1] = X
+    out[:, -1] = _COLD.log_odds(X)
+    return out
 
 
 def fit(

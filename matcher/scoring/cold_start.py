@@ -32,6 +32,9 @@ class Scorer(Protocol):
     def contributions(self, X: np.ndarray, features: Sequence[str] | None = None) -> np.ndarray: ...
 
 
+_BLOCK = 1 << 16
+
+
 def sigmoid(z: np.ndarray) -> np.ndarray:
     """The logistic function: log-odds to a chance from 0 to 1."""
     return 1.0 / (1.0 + np.exp(-z))
@@ -90,8 +93,15 @@ class ColdStartScorer:
         return self._prepared(X) * self._w  # all of them: as cheap as any
 
     def log_odds(self, X: np.ndarray) -> np.ndarray:
-        """The score before the logistic function: what a trained model starts from."""
-        return self.BIAS + self.contributions(X).sum(axis=1)
+        """The score before the logistic function: what a trained model starts from. In
+        blocks, so that training on millions of rows never holds a float64 copy of them."""
+        X = np.asarray(X)
+        out = np.empty(len(X))
+        for start in range(0, len(X), _BLOCK):
+            out[start : start + _BLOCK] = (
+                self.BIAS + self._prepared(X[start : start + _BLOCK]) @ self._w
+            )
+        return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return sigmoid(self.log_odds(X))
