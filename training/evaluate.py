@@ -676,8 +676,10 @@ def evaluate_uptake(
             "mixed": len(pairwise["model"]),
             "values": {name: np.asarray(v) for name, v in loss.items()},
             # Ranking within referrals: NaN where a referral's outcomes are not mixed.
-            "shown": {"metric": "pairwise_accuracy",
-                      "values": {name: np.asarray(v) for name, v in unit_pairwise.items()}},
+            "shown": {
+                "metric": "pairwise_accuracy",
+                "values": {name: np.asarray(v) for name, v in unit_pairwise.items()},
+            },
             "groups": {group: np.asarray(labels) for group, labels in unit_groups.items()},
         },
     }
