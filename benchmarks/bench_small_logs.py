@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -71,7 +70,7 @@ def _lightgbm(catalogue, data, X, y, split, prior, seed):
     """LightGBM on exactly the rows, split and features training uses, early-stopped and
     Platt-calibrated on the validation slice, as the trained model is."""
     import lightgbm
-    from bench_train import LightGBMScorer
+    from bench_train import LightGBMScorer  # beside this script: on sys.path when run as one
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.frozen import FrozenEstimator
 
@@ -116,7 +115,6 @@ def main() -> None:
     parser.add_argument("--sizes", default="400,1500,8000", help="referrals per log")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_train, for the children
     jobs = [(args.work, kind, int(seed), int(size)) for size in args.sizes.split(",")
             for kind in args.kinds.split(",") for seed in args.seeds.split(",")]  # fmt: skip
     rows = []

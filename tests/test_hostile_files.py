@@ -37,11 +37,14 @@ from matcher.scoring.registry import current_version
 from matcher.watch import Watcher, first_catalogue
 
 DEEP = 100_000
+# Timetabled, so that the shipped model finds it like the catalogues it was trained on and
+# ranks it (matcher.scoring.shape) rather than handing it to the cold-start scorer.
 ACTIVITIES = [
     {"id": "act-001", "name": "Allotment group", "needs": ["loneliness"],
-     "tags": ["gardening"], "location": {"lat": 53.83, "lon": -1.58}, "cost": 0},
+     "tags": ["gardening"], "location": {"lat": 53.83, "lon": -1.58}, "cost": 0,
+     "sessions": [{"day": "sat", "start": "10:00"}]},
     {"id": "act-002", "name": "Walking group", "needs": ["physical_activity"],
-     "location": {"lat": 53.80, "lon": -1.55}},
+     "location": {"lat": 53.80, "lon": -1.55}, "sessions": [{"day": "tue", "start": "10:00"}]},
 ]  # fmt: skip
 
 
