@@ -277,6 +277,24 @@ def test_csv_optional_columns(tmp_path, catalogue):
     assert "shown" in data.bad_lines[0].reason
 
 
+def test_csv_carries_the_lifecycle_columns_of_contract_v1_1(tmp_path, catalogue):
+    columns = [*CSV_COLUMNS, "declined", "case", "wellbeing_before", "wellbeing_after"]
+    ons4 = '{"life_satisfaction": 4, "worthwhile": 5, "happiness": 3, "anxiety": 7}'
+    declined = [*csv_row(record(1, attended=False)), "yes", "CASE-1", ons4, ons4]
+    plain = [*csv_row(record(2)), "", "", "", ""]
+    bad_ons4 = [*csv_row(record(3)), "", "", '{"life_satisfaction": 11}', ""]
+    bad_word = [*csv_row(record(4)), "perhaps", "", "", ""]
+    rows = [declined, plain, bad_ons4, bad_word]
+    data = load(write_csv(tmp_path / "u.csv", rows, columns), catalogue)
+    first = data.records[0]
+    assert first.declined is True and first.case == "CASE-1"
+    assert first.wellbeing_before.anxiety == 7
+    assert data.records[1].declined in (None, False) and data.records[1].case is None
+    reasons = {b.line: b.reason for b in data.bad_lines}
+    assert set(reasons) == {4, 5}
+    assert "wellbeing_before" in reasons[4] and "declined" in reasons[5]
+
+
 def test_csv_header_missing_or_unknown_columns_fail_the_load(tmp_path, catalogue):
     path = write_csv(
         tmp_path / "u.csv", [], ["referral_id", "date", "attended", "profile", "notes"]

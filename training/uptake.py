@@ -51,7 +51,9 @@ CHUNK_ROWS = 50_000
 # How many bad lines a refusal message quotes; the report keeps them all.
 QUOTED = 10
 CSV_REQUIRED = ("referral_id", "date", "profile", "activity_id", "attended")
-CSV_OPTIONAL = ("sessions_attended", "shown")
+# Contract v1.1 (§7) adds declined, case and the ONS4 objects (as JSON in their cells).
+CSV_OPTIONAL = ("sessions_attended", "shown", "declined", "case", "wellbeing_before",
+                "wellbeing_after")  # fmt: skip
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _ONE_LINE = re.compile(r"at line 1 column ([0-9]+)")
 ATTENDED_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -355,12 +357,21 @@ def _csv_record(row: dict[str, str], number: int) -> dict | BadLine:
         data["profile"] = row["profile"].strip()  # parsed once per distinct text, by _Profiles
     else:
         problems.append(("profile", "is required"))
-    shown = row.get("shown", "").strip()
-    if shown:
-        try:
-            data["shown"] = _from_json(shown)
-        except ValueError as exc:
-            return BadLine(number, MALFORMED, f"shown: malformed JSON ({exc})")
+    for column in ("shown", "wellbeing_before", "wellbeing_after"):
+        cell = row.get(column, "").strip()
+        if cell:
+            try:
+                data[column] = _from_json(cell)
+            except ValueError as exc:
+                return BadLine(number, MALFORMED, f"{column}: malformed JSON ({exc})")
+    declined = row.get("declined", "").strip()
+    if declined:
+        data["declined"] = ATTENDED_WORDS.get(declined.lower())
+        if data["declined"] is None:
+            problems.append(("declined", "expected true or false (true/false/1/0/yes/no)"))
+    case = row.get("case", "").strip()
+    if case:
+        data["case"] = case
     sessions = row.get("sessions_attended", "").strip()
     if sessions:
         data["sessions_attended"] = sessions
