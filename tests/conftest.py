@@ -35,3 +35,12 @@ def oruk_dir() -> Path:
 def demo_catalogue_file() -> Path:
     """The bundled Leeds demo catalogue (matcher/data/demo_catalogue.json)."""
     return _existing(DEMO_CATALOGUE)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One started Debian Chromium per test module that asks for it (browser_support)."""
+    from browser_support import chromium
+
+    with chromium() as started:
+        yield started

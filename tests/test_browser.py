@@ -5,11 +5,10 @@ phone-sized screen."""
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 from api_support import make_app
-from browser_support import chromium, needs_chromium
+from browser_support import needs_chromium, serving
 
 pytest_plugins = ["conftest_api"]  # the catalogue fixture
 
@@ -19,21 +18,9 @@ pytestmark = needs_chromium
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, catalogue):
     """The app on a loopback port, served by werkzeug in a thread."""
-    from werkzeug.serving import make_server
-
     app = make_app(tmp_path_factory.mktemp("browser"), catalogue)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
+    with serving(app) as url:
+        yield app, url
 
 
 @pytest.fixture(params=[True, False], ids=["with-js", "without-js"])

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from api_support import PASSWORD, PROFILE, make_app, make_governed_app
-from browser_support import chromium, needs_chromium
+from browser_support import needs_chromium
 
 pytest_plugins = ["conftest_api"]  # the catalogue fixture
 
@@ -85,12 +85,6 @@ def attacker():
     yield _Attacker.pages, f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
     thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ caseload, due first, and a follow-up with ONS4 scores showing the change from ba
 from __future__ import annotations
 
 import re
-import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from api_support import PROFILE, make_app
-from browser_support import chromium, needs_chromium
+from browser_support import needs_chromium, serving
 
 from matcher.service.pages import NEED_LABELS
 
@@ -25,21 +24,9 @@ PDF_PAGE = re.compile(rb"/Type\s*/Page(?!s)")
 def server(tmp_path_factory, catalogue):
     """The app on a loopback port, served by werkzeug in a thread (open mode: the service
     itself acts, and sees every case)."""
-    from werkzeug.serving import make_server
-
     app = make_app(tmp_path_factory.mktemp("browser-plans"), catalogue)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
+    with serving(app) as url:
+        yield app, url
 
 
 def test_tick_three_make_a_plan_and_print_it(server, browser, tmp_path):
