@@ -295,16 +295,20 @@ def _card(m: Match) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _searched(form: Any, incomplete: str) -> tuple[Any, list[str]]:
+    """The profile searched for and the activities shown, as the results page posts them
+    back; a form that lost them is a 422 with ``incomplete`` as its message."""
+    try:
+        profile = parse_profile(loads_json(form.get("profile", ""), "profile"))
+    except InvalidInput:
+        raise ProblemError(422, incomplete) from None
+    return profile, [s for s in form.get("shown", "").split(",") if s][:100]
+
+
 @web.post("/refer")
 def refer() -> Any:
     f = request.form
-    try:
-        profile = parse_profile(loads_json(f.get("profile", ""), "profile"))
-    except InvalidInput:
-        raise ProblemError(
-            422, "The referral form was incomplete. Search again, then refer."
-        ) from None
-    shown = [s for s in f.get("shown", "").split(",") if s][:100]
+    profile, shown = _searched(f, "The referral form was incomplete. Search again, then refer.")
     try:
         referral_id = service().refer(
             profile, f.get("activity_id", ""), shown or None, actor=actor()
@@ -428,13 +432,7 @@ def make_plan() -> Any:
     """One referral per ticked suggestion, under the case reference given, by the signed-in
     person (the same path as ``POST /v1/referrals``); then the plan to print."""
     f = request.form
-    try:
-        profile = parse_profile(loads_json(f.get("profile", ""), "profile"))
-    except InvalidInput:
-        raise ProblemError(
-            422, "The plan form was incomplete. Search again, then make the plan."
-        ) from None
-    shown = [s for s in f.get("shown", "").split(",") if s][:100]
+    profile, shown = _searched(f, "The plan form was incomplete. Search again, then make the plan.")
     chosen = list(dict.fromkeys(a for a in f.getlist("activity_id") if a))
     case = f.get("case", "").strip()
     errors: list[tuple[str, str, str]] = []
