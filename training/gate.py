@@ -141,6 +141,8 @@ def fairness(
         groups[group] = {}
         for value in sorted(set(labels.tolist())):
             rows = np.flatnonzero((labels == value) & ~np.isnan(values))
+            if len(rows) == 0:
+                continue  # nobody of this group among the units that measure it
             mean, low, high = mean_interval(values[rows], seed=seed)
             ratio = figure(rows) / overall if overall else math.nan
             entry = {"n": len(rows), "mean": mean, "low": low, "high": high, "ratio": ratio}
@@ -151,7 +153,7 @@ def fairness(
                 and (worst is None or ratio < worst["ratio"])
             ):
                 worst = {"group": group, "value": value, "n": len(rows), "ratio": ratio}
-    return {"overall": overall, "groups": groups, "worst": worst}
+    return {"metric": source["metric"], "overall": overall, "groups": groups, "worst": worst}
 
 
 def _evidence(units: dict[str, Any]) -> str:

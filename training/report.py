@@ -103,8 +103,17 @@ def _gains(path: Path, gate: dict[str, Any]) -> list[list[str]]:
     """The gate's comparisons: relative gain over each rival with its 90% interval, the margin
     drawn as a line; returns the table rows."""
     comparisons = gate.get("comparisons", {})
-    rows = [[name, str(c["units"]), f"{c['gain']:+.1%}", f"{c['low']:+.1%}", f"{c['high']:+.1%}",
-             "yes" if name in ("current_model", "cold_start") else "shown"]
+    gated = ("current_model", "cold_start")
+
+    def metric_of(name: str) -> str:  # on logs the other baselines are compared on ranking
+        return (
+            gate.get("metric", "")
+            if name in gated
+            else gate.get("shown_metric", gate.get("metric", ""))
+        )
+
+    rows = [[name, metric_of(name), str(c["units"]), f"{c['gain']:+.1%}", f"{c['low']:+.1%}",
+             f"{c['high']:+.1%}", "yes" if name in gated else "shown"]
             for name, c in comparisons.items()]  # fmt: skip
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(comparisons), 1) + 1.4))
@@ -116,9 +125,9 @@ def _gains(path: Path, gate: dict[str, Any]) -> list[list[str]]:
         ax.plot([c["gain"]], [y], "o", color=colour)
     ax.axvline(0.0, color="#444444", lw=1)
     ax.axvline(float(gate.get("margin", 0.0)), color="#a31515", ls="--", lw=1, label="margin")
-    ax.set_yticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), [f"{n}\n({metric_of(n)})" for n in names], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel(f"relative gain in {gate.get('metric', '')} (90% paired bootstrap interval)")
+    ax.set_xlabel("relative gain (90% paired bootstrap interval)")
     ax.set_title("How sure the gate is: the new model against each rival")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
@@ -150,7 +159,7 @@ def _fairness(path: Path, gate: dict[str, Any]) -> list[list[str]]:
     ax.errorbar(means, y, xerr=[lows, highs], fmt="o", color="#1f77b4", ms=4, capsize=2)
     ax.set_yticks(y, labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel(f"{gate.get('metric', '')} per group (90% interval)")
+    ax.set_xlabel(f"{fairness.get('metric', gate.get('metric', ''))} per group (90% interval)")
     ax.set_title("Whom the model serves worse")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -256,7 +265,7 @@ difference in {html.escape(str(gate.get("metric", "")))} on the same held-out un
 90% paired bootstrap interval ({html.escape(str(gate.get("resamples", "")))} resamples); the
 model is promoted only if the lower end over the current model and the cold-start scorer is
 above the margin ({float(gate.get("margin", 0.0)):+.1%}).</p>
-{_table(["rival", "units", "gain", "90% low", "90% high", "gated"], gain_rows)}
+{_table(["rival", "metric", "units", "gain", "90% low", "90% high", "gated"], gain_rows)}
 <img src="gain.png" alt="Gain over each rival with its 90% interval">
 <h2>Against the baselines</h2>
 <p>Evaluated on {
@@ -275,7 +284,8 @@ above the margin ({float(gate.get("margin", 0.0)):+.1%}).</p>
 <h2>Calibration</h2>
 <img src="calibration.png" alt="Reliability curve: predicted chance against observed rate">
 <h2>By group</h2>
-<p>The model's {html.escape(str(gate.get("metric", "")))} per group, with 90% intervals, and
+<p>The model's {html.escape(str((fair.get("model") or {}).get("metric", "")))} per group, with
+90% intervals, and
 its ratio to the model's overall figure (on worlds, both as a share of the oracle's). The gate
 refuses a model whose worst group of at least {fair.get("min_group", "–")} people is below
 {fair.get("ratio", "–")} of its overall figure when the model it would replace is not.
