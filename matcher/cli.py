@@ -368,20 +368,25 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _since(text: str | None):
+    """``--since`` as a date, or None when not given."""
+    from datetime import date
+
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput([("--since", "expected a date as YYYY-MM-DD")]) from None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """The provision report as CSV: the same table, with the same suppression, as
     ``GET /v1/reports/provision?format=csv`` and the ``/reports`` page."""
-    from datetime import date
-
     from .provision import provision_report
     from .store import Store
 
-    since = None
-    if args.since:
-        try:
-            since = date.fromisoformat(args.since)
-        except ValueError:
-            raise InvalidInput([("--since", "expected a date as YYYY-MM-DD")]) from None
+    since = _since(args.since)
     url = _settings(args).store_url()
     with Store(url, create=url.startswith("sqlite")) as store:
         report = provision_report(store.demand_rows(since), store.referral_facts(since),
@@ -397,22 +402,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_gp_export(args: argparse.Namespace) -> int:
     """Referrals as FHIR bundles (matcher.gp_export), audited like other exports."""
-    from datetime import date
-
     from .gp_export import export_bundles
     from .store import Store
 
-    since = None
-    if args.since:
-        try:
-            since = date.fromisoformat(args.since)
-        except ValueError:
-            raise InvalidInput([("--since", "expected a date as YYYY-MM-DD")]) from None
+    since = _since(args.since)
     settings = _settings(args)
     catalogue = Catalogue.load(catalogue_file(settings.catalogue_source()))
-    # One summary line, as training logs it, so skipped records are never silent: always for
-    # rank (a batch job), for suggest when a catalogue was named (not the bundled demo).
-    if args.command == "rank" or settings.catalogue:
+    if settings.catalogue:  # a named catalogue's skipped records are never silent
         print(f"matcher: {catalogue.report.summary()}", file=sys.stderr)
     url = settings.store_url()
     with Store(url, create=url.startswith("sqlite")) as store:

@@ -63,6 +63,29 @@ def out_of_fold_evidence(
     return out
 
 
+def fill_evidence(
+    X: np.ndarray,
+    activity: np.ndarray,
+    y: np.ndarray,
+    referral: np.ndarray,
+    train: np.ndarray,
+    later: np.ndarray,
+    n_activities: int,
+) -> float:
+    """Fill the activity-evidence columns of ``X`` in place: out of fold in the ``train``
+    rows (whole referrals per fold), from all training rows in the ``later`` ones. Returns
+    the prior (the training rows' uptake rate) the evidence is smoothed towards."""
+    prior = float(y[train].mean())
+    rate, count = COLUMN["activity_uptake_rate"], COLUMN["activity_uptake_count"]
+    X[np.ix_(train, [rate, count])] = out_of_fold_evidence(
+        activity[train], y[train], referral[train], n_activities, prior
+    )
+    past = evidence_from(activity[train], y[train], n_activities, prior)
+    X[later, rate] = past.rate[activity[later]]
+    X[later, count] = past.count[activity[later]]
+    return prior
+
+
 def feature_matrix(
     catalogue: Catalogue,
     profiles: Sequence[Profile],

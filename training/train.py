@@ -18,7 +18,6 @@ import numpy as np
 
 from matcher.catalogue import Catalogue
 from matcher.errors import MatcherError, ModelError
-from matcher.features import FEATURES
 from matcher.scoring import Scorer, load_model, save_model, set_current, update_card
 from matcher.scoring.trained import TrainedScorer
 
@@ -27,8 +26,8 @@ from .fit import (
     cold_start_reference,
     evidence_from,
     feature_matrix,
+    fill_evidence,
     fit,
-    out_of_fold_evidence,
 )
 from .gate import DEFAULT_MARGIN, gate
 from .uptake import UptakeData, load_uptake
@@ -106,17 +105,8 @@ def training_rows(
     split = time_split(data.dates, valid_share, test_share if held_out else 0.0)
     log(f"split by date: {split.sizes()}")
 
-    prior = float(y[split.train].mean())
-    groups = data.referral  # whole referrals share a fold
-    evidence_columns = [FEATURES.index("activity_uptake_rate"),
-                        FEATURES.index("activity_uptake_count")]  # fmt: skip
-    X[np.ix_(split.train, evidence_columns)] = out_of_fold_evidence(
-        data.activity[split.train], y[split.train], groups[split.train], len(catalogue), prior
-    )
-    past = evidence_from(data.activity[split.train], y[split.train], len(catalogue), prior)
-    later = split.valid | split.test
-    X[later, evidence_columns[0]] = past.rate[data.activity[later]]
-    X[later, evidence_columns[1]] = past.count[data.activity[later]]
+    prior = fill_evidence(X, data.activity, y, data.referral, split.train,
+                          split.valid | split.test, len(catalogue))  # fmt: skip
     return data, X, y, split, prior
 
 
@@ -251,18 +241,10 @@ def _earlier_windows(catalogue, data, X, y, split, units, current_units, current
         if not window.any() or before.sum() < 2:
             continue
         inner = time_split(data.dates[before], 0.15, 0.0)
-        rows = np.flatnonzero(before)
-        train_rows, valid_rows = rows[inner.train], rows[inner.valid]
-        Xf = X[before].copy()
-        prior = float(y[train_rows].mean())
-        columns = [FEATURES.index("activity_uptake_rate"), FEATURES.index("activity_uptake_count")]
-        Xf[np.ix_(inner.train, columns)] = out_of_fold_evidence(
-            data.activity[train_rows], y[train_rows], data.referral[train_rows], len(catalogue),
-            prior)  # fmt: skip
-        past = evidence_from(data.activity[train_rows], y[train_rows], len(catalogue), prior)
-        Xf[inner.valid, columns[0]] = past.rate[data.activity[valid_rows]]
-        Xf[inner.valid, columns[1]] = past.count[data.activity[valid_rows]]
-        fitted = fit(Xf[inner.train], y[train_rows], Xf[inner.valid], y[valid_rows], seed=seed)
+        Xf, yf = X[before].copy(), y[before]
+        prior = fill_evidence(Xf, data.activity[before], yf, data.referral[before], inner.train,
+                              inner.valid, len(catalogue))  # fmt: skip
+        fitted = fit(Xf[inner.train], yf[inner.train], Xf[inner.valid], yf[inner.valid], seed=seed)
         served = evidence_from(data.activity[before], y[before], len(catalogue), prior)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -273,7 +255,7 @@ def _earlier_windows(catalogue, data, X, y, split, units, current_units, current
              "uptake_count": served.count, "stack": fitted.stack},
             {"version": f"cut-{cut}"}, Path("."),
         )  # fmt: skip
-        calibrated = cold_start_reference(Xf[inner.train], y[train_rows])
+        calibrated = cold_start_reference(Xf[inner.train], yf[inner.train])
         records = data.records_in(window, max_referrals=EVALUATE_REFERRALS, seed=seed)
         found = evaluate_uptake(catalogue, records, scorer, later_share=1.0, seed=seed,
                                 reference=calibrated)["units"]  # fmt: skip

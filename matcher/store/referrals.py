@@ -615,22 +615,11 @@ class Store:
         :class:`matcher.store.demand.Demand` named tuple ``(day, district, travel, age_band,
         within_reach)``, ``within_reach`` a dict of need code -> count. Read a page at a time,
         each in its own short transaction."""
-        last: int | None = None
         columns = [demand.c.id, demand.c.day, demand.c.district, demand.c.travel,
                    demand.c.age_band, demand.c.within_reach]  # fmt: skip
-        while True:
-            query = select(*columns).order_by(demand.c.id).limit(AUDIT_PAGE)
-            if since is not None:
-                query = query.where(demand.c.day >= since.isoformat())
-            if last is not None:
-                query = query.where(demand.c.id > last)
-            with self._transaction() as conn:
-                rows = conn.execute(query).mappings().all()
-            for row in rows:
-                yield demand_lines.read(row)
-            if len(rows) < AUDIT_PAGE:
-                return
-            last = rows[-1]["id"]
+        where = None if since is None else demand.c.day >= since.isoformat()
+        for row in self._pages(columns, demand.c.id, where):
+            yield demand_lines.read(row)
 
     # --- erasure and retention -----------------------------------------------------------
 
@@ -697,22 +686,29 @@ class Store:
         """The audit trail, oldest first (optionally from a time, or a date's midnight UTC,
         on): ``{"at", "actor", "action", "referral_id", "outcome"}`` and ``"subject"`` when
         there is one. Read a page at a time, each in its own short transaction."""
-        last: int | None = None
         columns = [audit.c.id, audit.c.at, audit.c.actor, audit.c.action, audit.c.referral_id,
                    audit.c.subject, audit.c.outcome]  # fmt: skip
+        where = None if since is None else audit.c.at >= trail.since_text(since)
+        for row in self._pages(columns, audit.c.id, where):
+            yield trail.line(row)
+
+    def _pages(self, columns: list[Any], key: Any, where: Any = None) -> Iterator[Any]:
+        """Rows of ``columns`` in ``key`` order (an integer id), optionally filtered, read
+        :data:`AUDIT_PAGE` at a time by keyset, each page in its own short transaction, so a
+        long read holds no lock and memory stays bounded."""
+        last: int | None = None
         while True:
-            query = select(*columns).order_by(audit.c.id).limit(AUDIT_PAGE)
-            if since is not None:
-                query = query.where(audit.c.at >= trail.since_text(since))
+            query = select(*columns).order_by(key).limit(AUDIT_PAGE)
+            if where is not None:
+                query = query.where(where)
             if last is not None:
-                query = query.where(audit.c.id > last)
+                query = query.where(key > last)
             with self._transaction() as conn:
                 rows = conn.execute(query).mappings().all()
-            for row in rows:
-                yield trail.line(row)
+            yield from rows
             if len(rows) < AUDIT_PAGE:
                 return
-            last = rows[-1]["id"]
+            last = rows[-1][key.name]
 
     # --- accounts ------------------------------------------------------------------------
 
